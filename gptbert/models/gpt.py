@@ -1,0 +1,94 @@
+"""GPT: a causal pre-LN decoder in the GPT-2 layout with a tied LM head and a KV cache."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+from torch import Tensor
+
+from gptbert.config import ModelConfig
+from gptbert.models.heads import TaskHead, cross_entropy, last_token_pool
+from gptbert.models.transformer import Block, Embeddings, KVCache, attention_mask_for, init_weights
+
+
+class GPT(nn.Module):
+    """Radford et al. 2019. ``config.head`` picks the output:
+
+    None -> hidden states after the final LayerNorm (B, T, C); 'lm' -> next-token
+    logits (B, T, V) with targets already shifted by the data code; 'classify' -> (B, L)
+    from the last real token; 'tokens' -> (B, T, L); 'qa' -> start/end logits (B, T, 2).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.family != "gpt":
+            raise ValueError(f"GPT needs a config of family 'gpt', got {config.family!r}")
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.blocks = nn.ModuleList([Block(config, causal=True) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.lm_head: nn.Linear | None = None
+        self.task: TaskHead | None = None
+        if config.head == "lm":
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        elif config.head in ("classify", "tokens", "qa"):
+            # GPT-2's sequence-classification "score" layer has no bias.
+            self.task = TaskHead(config, config.n_embd, bias=config.head != "classify")
+        elif config.head is not None:
+            raise ValueError(f"GPT supports heads None, 'lm', 'classify', 'tokens', 'qa'; got {config.head!r}")
+        init_weights(self, config)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        if self.lm_head is not None and self.config.tie_word_embeddings:
+            self.lm_head.weight = self.embeddings.wte.weight
+
+    def encode(
+        self,
+        idx: Tensor,
+        *,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """Hidden states after ln_f. idx (B, T) -> (B, T, C).
+
+        With a cache, ``idx`` holds only the new tokens, ``attention_mask`` covers the
+        past and the new tokens, and the cache advances by T.
+        """
+        T = idx.size(1)
+        past_len = cache.length if cache is not None else 0
+        x = self.embeddings(idx, position_ids=position_ids, past_len=past_len)  # (B, T, C)
+        mask = attention_mask_for(attention_mask, causal=True, q_len=T, past_len=past_len)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, cache, i)
+        if cache is not None:
+            cache.advance(T)
+        return self.ln_f(x)
+
+    def pool(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return last_token_pool(hidden, attention_mask)  # (B, C)
+
+    def forward(
+        self,
+        idx: Tensor,
+        targets: Tensor | None = None,
+        *,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        cache: KVCache | None = None,
+        last_only: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        hidden = self.encode(idx, attention_mask=attention_mask, position_ids=position_ids, cache=cache)
+        head = self.config.head
+        if head is None:
+            return hidden, None
+        if head == "lm":
+            assert self.lm_head is not None
+            if last_only and targets is None:
+                hidden = hidden[:, -1:]  # (B, 1, C): only the next token is needed when decoding
+            logits = self.lm_head(hidden)  # (B, T, V)
+            loss = cross_entropy(logits, targets) if targets is not None else None
+            return logits, loss
+        assert self.task is not None
+        pooled = self.pool(hidden, attention_mask) if head == "classify" else None
+        return self.task(hidden, pooled, targets)
