@@ -1,0 +1,189 @@
+"""A small Python API over any gptbert run directory or Hugging Face checkpoint.
+
+    from gptbert.api import LM
+    lm = LM.load("runs/sst2-minilm")
+    lm.classify(["a gripping, funny film"])     # [{'label': '1', 'score': 0.97, ...}]
+
+The CLI, the HTTP server and the README examples all go through this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gptbert.run import Run, load_run
+from gptbert.tasks import autocast, batched_outputs
+
+CAPABILITIES = ("classify", "embed", "fill_mask", "generate", "answer", "tag")
+
+
+class CapabilityError(ValueError):
+    """The loaded model cannot do what was asked (e.g. fill-mask without an MLM head)."""
+
+
+class LM:
+    """A loaded model with its tokenizer, task and labels."""
+
+    def __init__(self, run: Run, *, precision: str = "fp32") -> None:
+        if run.tokenizer is None:
+            raise ValueError(f"{run.path}: no tokenizer files; every API call needs one")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision: expected 'fp32' or 'bf16', got {precision!r}")
+        self.run = run
+        self.model: nn.Module = run.model.eval()
+        self.tokenizer = run.tokenizer
+        self.precision = precision
+        self.max_len = min(run.task.max_len or 128, self.config.block_size)
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "LM":
+        return cls(load_run(path, device=device), precision=precision)
+
+    # -- what this model can do -------------------------------------------------------
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def family(self) -> str:
+        return self.config.family
+
+    @property
+    def capabilities(self) -> set[str]:
+        head, family = self.config.head, self.family
+        caps = {"embed"}
+        if head == "classify":
+            caps.add("classify")
+        if head == "tokens":
+            caps.add("tag")
+        if head == "qa" or (family == "gpt" and head == "lm"):
+            caps.add("answer")
+        if head in ("pretrain", "mlm"):
+            caps.add("fill_mask")
+        if family == "gpt" and head == "lm":
+            caps.add("generate")
+        return caps
+
+    def _require(self, capability: str) -> None:
+        if capability not in self.capabilities:
+            raise CapabilityError(
+                f"{self.run.path}: a {self.family} model with head {self.config.head!r} cannot {capability.replace('_', '-')}; "
+                f"it supports: {', '.join(sorted(self.capabilities))}"
+            )
+
+    @property
+    def labels(self) -> list[str]:
+        n = self.config.num_labels
+        return self.run.labels if self.run.labels and len(self.run.labels) == n else [str(i) for i in range(n)]
+
+    # -- tasks ----------------------------------------------------------------------
+    def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                 batch_size: int = 32) -> list[dict[str, Any]]:
+        """Label, its probability, and every label's probability for each text (or pair)."""
+        self._require("classify")
+        from gptbert.tasks.classify import predict_proba
+
+        _check_texts(texts)
+        examples = [(t, pairs[i] if pairs is not None else None, None) for i, t in enumerate(texts)]
+        probs = predict_proba(self.model, self.tokenizer, examples, max_len=self.max_len,
+                              batch_size=batch_size, precision=self.precision)
+        labels = self.labels
+        return [{"label": labels[int(p.argmax())], "score": float(p.max()),
+                 "scores": {lab: float(x) for lab, x in zip(labels, p)}} for p in probs]
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str], *, pooling: str = "mean", normalize: bool = True,
+              batch_size: int = 32) -> np.ndarray:
+        """Sentence embeddings (N, C): mean of the last hidden states, or the first token ('cls')."""
+        from gptbert.models.heads import mean_pool
+        from gptbert.tasks.classify import make_collator
+
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling: expected 'mean' or 'cls', got {pooling!r}")
+        _check_texts(texts)
+        collate = make_collator(self.tokenizer, self.config, self.max_len)
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = collate([(t, None, None) for t in texts[start : start + batch_size]])
+            kwargs = {k: v.to(device) for k, v in batch.items() if k in ("token_type_ids", "attention_mask", "char_ids")}
+            with autocast(self.precision, device):
+                hidden = self.model.encode(batch["idx"].to(device), **kwargs).float()  # (B, T, C)
+            mask = kwargs.get("attention_mask")
+            vec = mean_pool(hidden, mask) if pooling == "mean" else hidden[:, 0]  # (B, C)
+            if normalize:
+                vec = torch.nn.functional.normalize(vec, dim=-1)
+            out.append(vec.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    def fill_mask(self, text: str, *, top_k: int = 5) -> list[dict[str, Any]]:
+        """Top-k fillers of the (first) mask token with probabilities and the filled text."""
+        self._require("fill_mask")
+        tok = self.tokenizer
+        mask_token = tok.id_to_token(tok.mask_id) if tok.mask_id is not None else None
+        if mask_token is None or mask_token not in text:
+            raise ValueError(f"fill_mask: the text must contain the mask token {mask_token or '[MASK]'!r}")
+        from gptbert.tasks.classify import make_collator
+
+        collate = make_collator(tok, self.config, self.max_len)
+        batch, logits = next(batched_outputs(self.model, collate, [(text, None, None)], precision=self.precision))
+        mlm_logits = logits[0] if isinstance(logits, tuple) else logits  # (1, T, V)
+        pos = int((batch["idx"][0] == tok.mask_id).nonzero()[0])
+        probs = torch.softmax(mlm_logits[0, pos], dim=-1)  # (V,)
+        special = torch.tensor(sorted(tok.special_ids), dtype=torch.long)
+        probs[special] = 0.0
+        scores, ids = probs.topk(top_k)
+        results = []
+        for score, i in zip(scores.tolist(), ids.tolist()):
+            token = tok.decode([i]).strip()
+            results.append({"token": token, "token_id": i, "score": score,
+                            "sequence": text.replace(mask_token, token, 1)})
+        return results
+
+    def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int = 50, **options: Any) -> list[str]:
+        """Continuations of each prompt (greedy unless do_sample / beams are set)."""
+        self._require("generate")
+        from gptbert.generate import generate_text
+
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        _check_texts(prompts, allow_empty=True)
+        with autocast(self.precision, next(self.model.parameters()).device):
+            return generate_text(self.model, self.tokenizer, list(prompts), max_new_tokens=max_new_tokens, **options)
+
+    def stream(self, prompt: str, *, max_new_tokens: int = 50, **options: Any) -> Iterator[str]:
+        """Yield the continuation of one prompt piece by piece."""
+        self._require("generate")
+        from gptbert.generate import stream
+
+        yield from stream(self.model, self.tokenizer, prompt, max_new_tokens=max_new_tokens, **options)
+
+    def answer(self, question: str, context: str, **options: Any) -> dict[str, Any]:
+        """Answer span (BERT extractive) or generated answer (GPT) with its score."""
+        self._require("answer")
+        from gptbert.tasks.qa import answer
+
+        return answer(self.model, self.tokenizer, [question], [context], **options)[0]
+
+    def tag(self, texts: Sequence[str]) -> list[list[tuple[str, str]]]:
+        """(word, tag) pairs for each text (token classification)."""
+        self._require("tag")
+        from gptbert.tasks.tokens import tag
+
+        return tag(self.model, self.tokenizer, list(texts), self.labels)
+
+
+def _check_texts(texts: Sequence[str], *, allow_empty: bool = False) -> None:
+    if isinstance(texts, str):
+        raise TypeError("expected a list of texts, got a single str (wrap it in a list)")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}]: expected str, got {type(t).__name__}")
+        if not allow_empty and not t.strip():
+            raise ValueError(f"texts[{i}] is empty")

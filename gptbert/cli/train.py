@@ -1,0 +1,144 @@
+"""``gptbert pretrain`` and ``gptbert finetune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gptbert.cli import CLIError
+
+FAMILY_OBJECTIVES = "MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo"
+TASKS = ("classify", "tokens", "qa", "generate")
+
+
+def _train_args_class() -> type:
+    from gptbert.train import TrainArgs  # torch import: only when a training command runs
+
+    return TrainArgs
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """TrainArgs fields as options; their help is the field docstrings."""
+    from gptbert.cli._args import add_dataclass_arguments
+
+    # Reading TrainArgs needs gptbert.train (and torch); only done when this sub-parser
+    # is actually used, via parse_known_args below.
+    add_dataclass_arguments(parser, _train_args_class(), skip=("out_dir",), group="training")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run directory to write (refuses a non-empty one without --force)")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
+    p.add_argument("--tokenizer", help="tokenizer directory (default: the model's own, or one trained on the data)")
+    p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size of a tokenizer trained here (default 8000)")
+    p.add_argument("--max-len", type=int, default=128, help="maximum tokens per example / block (default: 128)")
+
+
+class _TrainOptionsParser(argparse.ArgumentParser):
+    """A sub-parser that adds the TrainArgs options on first use (keeps --help of gptbert fast)."""
+
+    _added = False
+
+    def _ensure(self) -> None:
+        if not self._added:
+            self._added = True
+            _add_train_options(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._ensure()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._ensure()
+        return super().format_help()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sub._parser_class = _TrainOptionsParser  # type: ignore[attr-defined]
+    p = sub.add_parser(
+        "pretrain", help=f"pre-train a model from scratch ({FAMILY_OBJECTIVES})",
+        description=f"Pre-train with the family's objective: {FAMILY_OBJECTIVES}. Multi-process: "
+                    "torchrun --nproc-per-node N -m gptbert pretrain ...",
+    )
+    p.add_argument("--model", required=True, help="preset (bert-mini, gpt-mini, elmo-small, ...) or a run/HF directory")
+    p.add_argument("--data", required=True, nargs="+", help="plain-text corpus files")
+    p.add_argument("--doc-mode", choices=["auto", "line", "blank"], default="auto",
+                   help="a document is a line, or a block separated by blank lines (auto: guess)")
+    _common(p)
+    p.set_defaults(func=cmd_pretrain)
+
+    f = sub.add_parser("finetune", help="fine-tune a preset, run directory or Hugging Face directory on a task")
+    f.add_argument("--model", required=True, help="run directory, Hugging Face directory or preset (from scratch)")
+    f.add_argument("--task", choices=TASKS, default="classify", help="task (default: classify)")
+    f.add_argument("--train", required=True, help="training file (TSV/CSV/JSONL; SQuAD JSON for qa)")
+    f.add_argument("--dev", help="dev file (default: a seeded 10%% split of --train)")
+    f.add_argument("--text-column", default="text")
+    f.add_argument("--text-pair-column", default=None)
+    f.add_argument("--label-column", default="label")
+    f.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (reported) instead of stopping")
+    f.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
+    _common(f)
+    f.set_defaults(func=cmd_finetune)
+    sub._parser_class = argparse.ArgumentParser  # type: ignore[attr-defined]
+
+
+def _check_out(args: argparse.Namespace) -> Path:
+    out = Path(args.out)
+    resume = getattr(args, "resume", False)
+    if out.exists() and any(out.iterdir()) and not (args.force or resume):
+        raise CLIError(f"{out} exists and is not empty (use --force to write into it, or --resume)")
+    return out
+
+
+def _train_args(args: argparse.Namespace, out: Path):
+    from gptbert.cli._args import dataclass_from_args
+
+    TrainArgs = _train_args_class()
+    try:
+        targs = dataclass_from_args(TrainArgs, args, out_dir=str(out))
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if targs.max_steps is None and targs.max_epochs is None and targs.time_budget is None:
+        targs.max_epochs = 1
+    return targs
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from gptbert.pipeline import pretrain
+
+    out = _check_out(args)
+    targs = _train_args(args, out)
+    try:
+        path, result = pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer,
+                                vocab_size=args.vocab_size, max_len=args.max_len,
+                                mode=None if args.doc_mode == "auto" else args.doc_mode)
+    except (ValueError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    from gptbert.train import is_main_process
+
+    if is_main_process():
+        print(json.dumps({"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
+                          "tokens_per_s": round(result.tokens_per_s, 1), "dev": result.eval_metrics}, indent=2))
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from gptbert.data.readers import DataError
+    from gptbert.pipeline import finetune
+
+    out = _check_out(args)
+    targs = _train_args(args, out)
+    try:
+        path, result, extra = finetune(
+            args.model, args.task, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
+            vocab_size=args.vocab_size, max_len=args.max_len, text_column=args.text_column,
+            text_pair_column=args.text_pair_column, label_column=args.label_column,
+            skip_bad_rows=args.skip_bad_rows, max_train=args.max_train)
+    except (ValueError, FileNotFoundError, DataError) as e:
+        raise CLIError(str(e)) from None
+    dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float))}
+    print(json.dumps({"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
+                      "tokens_per_s": round(result.tokens_per_s, 1), "dev": dev}, indent=2), file=sys.stdout)
+    return 0

@@ -1,0 +1,198 @@
+"""Pre-training and fine-tuning as functions: the CLI and ``compare`` both call these.
+
+Both go through the one training loop (:func:`gptbert.train.fit`) and write a run
+directory (:mod:`gptbert.run`) that every other command loads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from gptbert.config import PRESETS, ModelConfig
+from gptbert.run import Run, TaskInfo, load_run, pretrain_head, save_run, with_head
+from gptbert.tokenizer import Tokenizer
+from gptbert.train import FitResult, TrainArgs, fit
+
+DEFAULT_VOCAB = 8000
+
+
+@dataclass
+class Source:
+    """Where a model starts: a preset (random init) or a saved run / Hugging Face directory."""
+
+    model: nn.Module
+    tokenizer: Tokenizer
+    pretrained: bool
+    name: str
+
+
+def tokenizer_kind(family: str) -> str:
+    return "bpe" if family == "gpt" else "wordpiece"
+
+
+def resolve_source(
+    spec: str,
+    *,
+    head: str | None,
+    num_labels: int = 2,
+    tokenizer: str | Tokenizer | None = None,
+    vocab_size: int | None = None,
+    texts: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    max_len: int = 128,
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+) -> Source:
+    """Build or load the model named by ``spec`` with ``head`` on top.
+
+    A preset gets a tokenizer from ``tokenizer`` (a directory) or one trained on
+    ``files``/``texts`` with ``vocab_size`` entries; a run or HF directory keeps its own.
+    """
+    from gptbert.models import build_model
+
+    if spec in PRESETS:
+        config = ModelConfig.from_name(spec, **(overrides or {}))
+        if isinstance(tokenizer, Tokenizer):
+            tok = tokenizer
+        elif tokenizer:
+            tok = Tokenizer.load(tokenizer)
+        else:
+            kind = tokenizer_kind(config.family)
+            size = vocab_size or DEFAULT_VOCAB
+            if files:
+                tok = Tokenizer.train(list(files), kind=kind, vocab_size=size, show_progress=False)
+            elif texts:
+                tok = Tokenizer.from_texts(list(texts), kind=kind, vocab_size=size, show_progress=False)
+            else:
+                raise ValueError(f"preset {spec!r} needs --tokenizer DIR or training text to build one")
+        if max_len > config.block_size:
+            raise ValueError(f"max_len {max_len} exceeds {spec}'s block_size {config.block_size}")
+        config = config.replace(vocab_size=tok.vocab_size, pad_token_id=tok.pad_id, head=head, num_labels=num_labels)
+        torch.manual_seed(seed)
+        return Source(build_model(config), tok, pretrained=False, name=spec)
+    path = Path(spec)
+    if not path.is_dir():
+        raise ValueError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}) nor a directory")
+    run = load_run(path)
+    if run.tokenizer is None:
+        raise ValueError(f"{path}: no tokenizer files (tokenizer.json, vocab.txt or vocab.json)")
+    model = run.model
+    config: ModelConfig = model.config  # type: ignore[no-redef]
+    if config.head != head or (head in ("classify", "tokens") and config.num_labels != num_labels):
+        torch.manual_seed(seed)
+        model = with_head(model, head, num_labels=num_labels)
+    if max_len > model.config.block_size:  # type: ignore[union-attr]
+        raise ValueError(f"max_len {max_len} exceeds the model's block_size {model.config.block_size}")  # type: ignore[union-attr]
+    return Source(model, run.tokenizer, pretrained=True, name=path.name)
+
+
+def _fit_summary(result: FitResult) -> dict[str, Any]:
+    d = asdict(result)
+    d.pop("history", None)
+    return d
+
+
+def pretrain(
+    spec: str,
+    files: Sequence[str],
+    out_dir: str | Path,
+    args: TrainArgs,
+    *,
+    tokenizer: str | Tokenizer | None = None,
+    vocab_size: int | None = None,
+    max_len: int = 128,
+    mode: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    cache_root: str | Path | None = None,
+) -> tuple[Path, FitResult]:
+    """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory."""
+    from gptbert.tasks.pretrain import pretrain_data
+
+    family = ModelConfig.from_name(spec).family if spec in PRESETS else load_run(spec).config.family
+    src = resolve_source(spec, head=pretrain_head(family), tokenizer=tokenizer, vocab_size=vocab_size,
+                         files=files, max_len=max_len, seed=args.seed, overrides=overrides)
+    data = pretrain_data(src.model.config, src.tokenizer, files, max_len=max_len, seed=args.seed,  # type: ignore[arg-type]
+                         precision=args.precision, mode=mode, cache_root=cache_root)
+    if args.eval_metric == "loss" or not args.eval_metric:
+        args.eval_metric = "loss"
+    train_dir = Path(out_dir)
+    if args.out_dir is None:
+        args.out_dir = str(train_dir)
+    result = fit(src.model, args, data.train, data.collate_fn, eval_fn=data.eval_fn)
+    task = TaskInfo(task="pretrain", max_len=max_len, extra={"objective": data.objective, "corpus": list(map(str, files))})
+    metrics = {"pretrain": _fit_summary(result), "dev": result.eval_metrics}
+    save_run(train_dir, src.model, src.tokenizer, task, metrics=metrics, args=asdict(args))
+    return train_dir, result
+
+
+def finetune(
+    spec: str,
+    task: str,
+    train_path: str,
+    out_dir: str | Path,
+    args: TrainArgs,
+    *,
+    dev_path: str | None = None,
+    tokenizer: str | Tokenizer | None = None,
+    vocab_size: int | None = None,
+    max_len: int = 128,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    skip_bad_rows: bool = False,
+    max_train: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Path, FitResult, dict[str, Any]]:
+    """Fine-tune ``spec`` (preset, run dir or HF dir) on a labelled task; write a run directory."""
+    if task != "classify":
+        from gptbert.tasks import registry
+
+        return registry.finetune(spec, task, train_path, out_dir, args, dev_path=dev_path, tokenizer=tokenizer,
+                                 vocab_size=vocab_size, max_len=max_len, skip_bad_rows=skip_bad_rows,
+                                 max_train=max_train, overrides=overrides)
+    from gptbert.tasks import classify
+
+    data = classify.load_data(train_path, dev_path, text_column=text_column, text_pair_column=text_pair_column,
+                              label_column=label_column, skip_bad_rows=skip_bad_rows, seed=args.seed,
+                              max_train=max_train)
+    src = resolve_source(spec, head="classify", num_labels=len(data.label_map), tokenizer=tokenizer,
+                         vocab_size=vocab_size, texts=data.train_data.texts + (data.train_data.pairs or []),
+                         max_len=max_len, seed=args.seed, overrides=overrides)
+    model, tok = src.model, src.tokenizer
+    collate = classify.make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
+    dev_examples = data.dev.items
+
+    def eval_fn(m: nn.Module) -> dict[str, float]:
+        r = classify.evaluate(m, tok, dev_examples, max_len=max_len, num_labels=len(data.label_map),
+                              precision=args.precision)
+        return {k: v for k, v in r.items() if isinstance(v, float)}
+
+    if args.eval_metric in ("loss", None, ""):
+        args.eval_metric = "accuracy"
+    out = Path(out_dir)
+    if args.out_dir is None:
+        args.out_dir = str(out)
+    start = time.perf_counter()
+    result = fit(model, args, data.train, collate, eval_fn=eval_fn)
+    final = classify.evaluate(model, tok, dev_examples, max_len=max_len, num_labels=len(data.label_map),
+                              precision=args.precision)
+    info = TaskInfo(task="classify", max_len=max_len, text_column=text_column, text_pair_column=text_pair_column,
+                    label_column=label_column, extra={"source": spec, "train": str(train_path), "dev": dev_path})
+    metrics = {
+        "finetune": _fit_summary(result),
+        "dev": {k: v for k, v in final.items() if not isinstance(v, list)},
+        "wall_s": time.perf_counter() - start,
+    }
+    save_run(out, model, tok, info, labels=data.label_map.labels, metrics=metrics, args=asdict(args))
+    return out, result, {"dev": final, "label_map": data.label_map, "dev_examples": dev_examples}
+
+
+def load(path: str | Path) -> Run:
+    return load_run(path)

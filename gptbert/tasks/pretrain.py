@@ -1,0 +1,207 @@
+"""Pre-training data and evaluation for each family.
+
+BERT: masked LM (80/10/10) + next-sentence prediction on sentence pairs packed to
+``max_len`` (Devlin et al. 2019). GPT: causal LM on fixed blocks cut from a memory-mapped
+token cache, so the corpus never has to fit in memory. ELMo: forward and backward LM
+on sentences. The data code builds the targets; the models stay objective-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gptbert.config import ModelConfig
+from gptbert.data.objectives import (
+    BertPretrainCollator,
+    ElmoLMCollator,
+    PackedBlocks,
+    create_nsp_examples,
+    split_sentences,
+    tokenize_documents,
+)
+from gptbert.data.readers import read_corpus
+from gptbert.tasks import ListDataset, autocast, model_device
+from gptbert.tokenizer import Tokenizer
+
+
+@dataclass
+class PretrainData:
+    train: Any
+    dev: Any
+    collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]]
+    eval_fn: Callable[[nn.Module], dict[str, float]]
+    objective: str
+    n_train_tokens: int
+
+
+def corpus_mode(paths: Sequence[str | Path]) -> str:
+    """'blank' when a corpus separates documents with blank lines, else 'line' (one per line)."""
+    for p in paths:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            head = [next(f, "") for _ in range(2000)]
+        if sum(1 for line in head if not line.strip()) > 5:
+            return "blank"
+    return "line"
+
+
+def _split(items: list[Any], dev_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    n_dev = max(1, int(len(items) * dev_fraction))
+    dev_idx = set(order[:n_dev].tolist())
+    return [x for i, x in enumerate(items) if i not in dev_idx], [x for i, x in enumerate(items) if i in dev_idx]
+
+
+class TokenWindow:
+    """A lazy view [start, end) of a 1-D token stream (memmap slices stay on disk)."""
+
+    def __init__(self, tokens: Any, start: int, end: int) -> None:
+        self.tokens, self.start, self.end = tokens, start, end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        a, b, _ = s.indices(len(self))
+        return np.asarray(self.tokens[self.start + a : self.start + b])
+
+
+def _stack(examples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def _fixed_batches(collate_fn: Callable, examples: Sequence[Any], batch_size: int) -> list[dict[str, torch.Tensor]]:
+    """Dev batches built once, so every evaluation sees the same masks and pairs."""
+    return [collate_fn(list(examples[i : i + batch_size])) for i in range(0, len(examples), batch_size)]
+
+
+@torch.no_grad()
+def _run_dev(model: nn.Module, batches: list[dict[str, torch.Tensor]], precision: str,
+             step: Callable[[Any, dict[str, torch.Tensor], dict[str, float]], None]) -> dict[str, float]:
+    device = model_device(model)
+    totals: dict[str, float] = {}
+    for batch in batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast(precision, device):
+            logits, loss = model(**batch)
+        totals["loss_sum"] = totals.get("loss_sum", 0.0) + float(loss) * batch["idx"].size(0)
+        totals["n"] = totals.get("n", 0.0) + batch["idx"].size(0)
+        step(logits, batch, totals)
+    return totals
+
+
+def split_single_segments(docs: list[list[list[int]]], seed: int, min_tokens: int = 8) -> list[list[list[int]]]:
+    """Cut one-sentence documents into two contiguous segments.
+
+    BERT's "sentences" are contiguous spans of text (Devlin et al. 2019, section 3), so a
+    one-sentence document (most lines of a snippet corpus) still gives a true next segment.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for doc in docs:
+        if len(doc) == 1 and len(doc[0]) >= min_tokens:
+            ids = doc[0]
+            cut = int(rng.integers(len(ids) // 3, 2 * len(ids) // 3 + 1))
+            doc = [ids[:cut], ids[cut:]]
+        out.append(doc)
+    return out
+
+
+def bert_data(tokenizer: Tokenizer, files: Sequence[str], *, max_len: int, seed: int = 0,
+              dev_fraction: float = 0.05, mode: str | None = None, precision: str = "fp32",
+              max_dev: int = 512) -> PretrainData:
+    docs = [split_sentences(d) or [d] for d in read_corpus(files, mode or corpus_mode(files))]  # type: ignore[arg-type]
+    token_docs = split_single_segments(tokenize_documents(docs, tokenizer), seed)
+    train_docs, dev_docs = _split(token_docs, dev_fraction, seed)
+    train = create_nsp_examples(train_docs, max_len, rng=seed)
+    dev = create_nsp_examples(dev_docs, max_len, rng=seed + 1)[:max_dev]
+    if not train or not dev:
+        raise ValueError(f"{', '.join(map(str, files))}: too little text for next-sentence pairs")
+    collate = BertPretrainCollator(tokenizer, max_len, seed=seed)
+    dev_batches = _fixed_batches(BertPretrainCollator(tokenizer, max_len, seed=seed + 1), dev, 64)
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        def step(logits: Any, batch: dict[str, torch.Tensor], t: dict[str, float]) -> None:
+            mlm_logits, nsp_logits = logits
+            chosen = batch["targets"] != -100
+            t["mlm_hit"] = t.get("mlm_hit", 0.0) + float((mlm_logits.argmax(-1)[chosen] == batch["targets"][chosen]).sum())
+            t["mlm_n"] = t.get("mlm_n", 0.0) + float(chosen.sum())
+            t["nsp_hit"] = t.get("nsp_hit", 0.0) + float((nsp_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+
+        t = _run_dev(model, dev_batches, precision, step)
+        return {"loss": t["loss_sum"] / t["n"], "mlm_accuracy": t["mlm_hit"] / max(t["mlm_n"], 1),
+                "nsp_accuracy": t["nsp_hit"] / t["n"]}
+
+    n_tokens = sum(len(ex.a_ids) + len(ex.b_ids) + 3 for ex in train)
+    return PretrainData(ListDataset(train), ListDataset(dev), collate, evaluate, "mlm+nsp", n_tokens)
+
+
+def gpt_data(tokenizer: Tokenizer, files: Sequence[str], *, max_len: int, seed: int = 0,
+             dev_fraction: float = 0.05, mode: str | None = None, precision: str = "fp32",
+             cache_root: str | Path | None = None, max_dev_blocks: int = 128) -> PretrainData:
+    from gptbert.data.cache import TokenCache, build_token_cache
+
+    cache = TokenCache(build_token_cache(files, tokenizer, mode=mode or corpus_mode(files), root=cache_root))  # type: ignore[arg-type]
+    n = len(cache)
+    n_dev = max(max_len + 2, int(n * dev_fraction))
+    if n - n_dev < max_len + 2:
+        raise ValueError(f"{', '.join(map(str, files))}: {n} tokens is too little for blocks of {max_len}")
+    train_stream, dev_stream = TokenWindow(cache, 0, n - n_dev), TokenWindow(cache, n - n_dev, n)
+    train = PackedBlocks(train_stream, max_len, mode="random", seed=seed)
+    dev = PackedBlocks(dev_stream, max_len, mode="sequential")
+    dev_items = [dev[i] for i in range(min(len(dev), max_dev_blocks))]
+    dev_batches = _fixed_batches(_stack, dev_items, 32)
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        t = _run_dev(model, dev_batches, precision, lambda *a: None)
+        loss = t["loss_sum"] / t["n"]
+        return {"loss": loss, "perplexity": float(np.exp(min(loss, 50.0)))}
+
+    return PretrainData(train, dev, _stack, evaluate, "causal-lm", len(train_stream))
+
+
+def elmo_data(tokenizer: Tokenizer, files: Sequence[str], config: ModelConfig, *, max_len: int, seed: int = 0,
+              dev_fraction: float = 0.05, mode: str | None = None, precision: str = "fp32",
+              max_dev: int = 512) -> PretrainData:
+    sentences = [s for d in read_corpus(files, mode or corpus_mode(files)) for s in (split_sentences(d) or [d])]  # type: ignore[arg-type]
+    train, dev = _split(sentences, dev_fraction, seed)
+    dev = dev[:max_dev]
+    collate = ElmoLMCollator(tokenizer, max_len, max_word_chars=config.max_word_chars)
+    dev_batches = _fixed_batches(collate, dev, 64)
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        def step(logits: Any, batch: dict[str, torch.Tensor], t: dict[str, float]) -> None:
+            losses = model.lm_losses(logits, batch["targets"])  # type: ignore[operator]
+            b = batch["idx"].size(0)
+            t["fwd"] = t.get("fwd", 0.0) + float(losses["fwd"]) * b
+            t["bwd"] = t.get("bwd", 0.0) + float(losses["bwd"]) * b
+
+        t = _run_dev(model, dev_batches, precision, step)
+        fwd, bwd = t["fwd"] / t["n"], t["bwd"] / t["n"]
+        return {"loss": t["loss_sum"] / t["n"], "fwd_perplexity": float(np.exp(min(fwd, 50.0))),
+                "bwd_perplexity": float(np.exp(min(bwd, 50.0)))}
+
+    n_tokens = sum(len(s.split()) for s in train)
+    return PretrainData(ListDataset(train), ListDataset(dev), collate, evaluate, "bidirectional-lm", n_tokens)
+
+
+def pretrain_data(config: ModelConfig, tokenizer: Tokenizer, files: Sequence[str], *, max_len: int,
+                  seed: int = 0, precision: str = "fp32", mode: str | None = None,
+                  cache_root: str | Path | None = None) -> PretrainData:
+    """The objective of ``config.family`` on ``files``."""
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"pre-training corpus not found: {', '.join(missing)}")
+    if config.family == "bert":
+        return bert_data(tokenizer, files, max_len=max_len, seed=seed, precision=precision, mode=mode)
+    if config.family == "gpt":
+        return gpt_data(tokenizer, files, max_len=max_len, seed=seed, precision=precision, mode=mode,
+                        cache_root=cache_root)
+    return elmo_data(tokenizer, files, config, max_len=max_len, seed=seed, precision=precision, mode=mode)
