@@ -44,9 +44,11 @@ class PretrainData:
 def corpus_mode(paths: Sequence[str | Path]) -> str:
     """'blank' when a corpus separates documents with blank lines, else 'line' (one per line)."""
     for p in paths:
+        blank = 0
         with open(p, encoding="utf-8", errors="replace") as f:
-            head = [next(f, "") for _ in range(2000)]
-        if sum(1 for line in head if not line.strip()) > 5:
+            for _, line in zip(range(2000), f):
+                blank += not line.strip()
+        if blank > 5:
             return "blank"
     return "line"
 
