@@ -1,0 +1,43 @@
+"""The README's snippets run: every ```python block, and its `gptbert info` / `--help` commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first = _blocks("bash")[0].splitlines()
+    assert first[0].startswith("make demo") and first[1].startswith("make test")
+
+
+@pytest.mark.parametrize("i", range(len(_blocks("python"))))
+def test_python_snippet_runs(i: int, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _blocks("python")[i]
+    exec(compile(code, f"README.md python block {i}", "exec"), {"__name__": "__readme__"})
+    out = capsys.readouterr().out
+    # the printed values match what the README's comments say they are
+    for line in code.splitlines():
+        m = re.match(r"\s*print\(.*\)\s*#\s*(.+)$", line)
+        if m:
+            assert m.group(1).strip() in out, f"README says {m.group(1)!r}, printed {out!r}"
+
+
+def test_info_command_from_readme() -> None:
+    lines = [ln for b in _blocks("bash") for ln in b.splitlines() if ln.startswith("gptbert info")]
+    assert lines, "README lost its gptbert info example"
+    for line in lines:
+        cmd = line.split("#")[0].split()
+        out = subprocess.run([sys.executable, "-m", "gptbert", *cmd[1:]], capture_output=True, text=True, check=True).stdout
+        if cmd[-1] == "gpt2":
+            assert "124,439,808" in out
