@@ -1,0 +1,134 @@
+"""``gptbert data ...``: inspect and prepare data sets.
+
+Subcommands are added by the functions in ``SUBCOMMANDS`` (each takes the ``data``
+sub-subparsers object); add a new one there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from gptbert.cli import CLIError
+
+CORPUS_SUFFIXES = (".txt", ".text")
+
+
+def _add_profile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "profile", help="size, label balance, lengths, vocabulary coverage and duplicates of a data set",
+        description="Profile a task file (.tsv/.csv/.jsonl/.json) or a plain-text corpus (.txt, one text a "
+                    "line): examples, label balance, length percentiles (tokens with --tokenizer, else "
+                    "words), unknown-token rate, duplicates and pair presence.",
+    )
+    p.add_argument("file", metavar="FILE", help="data file")
+    p.add_argument("--tokenizer", default=None, metavar="DIR",
+                   help="tokenizer folder or file: lengths in its tokens, plus vocabulary coverage")
+    p.add_argument("--text-column", default="text", help="text column (default: text)")
+    p.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks")
+    p.add_argument("--label-column", default="label", help="label column (default: label)")
+    p.add_argument("--no-labels", action="store_true", help="the file has no label column")
+    p.add_argument("--format", choices=["tsv", "csv", "jsonl", "json", "txt"], default=None,
+                   help="file format (default: from the extension)")
+    p.add_argument("--no-header", action="store_true", help="delimited file without a header line")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip malformed rows (they are counted) instead of stopping")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the profile as JSON ('-': stdout only)")
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
+    p.set_defaults(func=_profile)
+
+
+def _add_augment(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from gptbert.data.augment import add_augment_subcommand
+
+    add_augment_subcommand(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment]  # type: ignore[type-arg]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("data", help="inspect and prepare data sets",
+                                   description="Inspect and prepare data sets.")
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: _usage(parser))
+    for add in SUBCOMMANDS:
+        add(sub)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def write_text_atomic(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename; refuse to replace without ``force``."""
+    if path.exists() and not force:
+        raise CLIError(f"{path}: already exists; pass --force to replace it")
+    if path.exists() and path.is_dir():
+        raise CLIError(f"{path}: is a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from gptbert.data.profile import format_profile, profile_dataset, profile_task_data
+    from gptbert.data.readers import DataError, read_corpus, read_task_file
+    from gptbert.tokenizer import Tokenizer, TokenizerError
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    out = None if args.json in (None, "-") else Path(args.json)
+    if out is not None and out.exists() and not args.force:
+        raise CLIError(f"{out}: already exists; pass --force to replace it")
+    fmt = args.format
+    is_corpus = fmt == "txt" or (fmt is None and path.suffix.lower() in CORPUS_SUFFIXES)
+    try:
+        tokenizer = Tokenizer.load(args.tokenizer) if args.tokenizer else None
+        if is_corpus:
+            texts = read_corpus(path)
+            if not texts:
+                raise CLIError(f"{path}: no text")
+            profile = profile_dataset(texts, tokenizer=tokenizer, source=str(path))
+        else:
+            data = read_task_file(
+                path, text_column=_column(args.text_column, args.no_header),
+                text_pair_column=_column(args.text_pair_column, args.no_header),
+                label_column=None if args.no_labels else _column(args.label_column, args.no_header),
+                skip_bad_rows=args.skip_bad_rows, has_header=not args.no_header, format=fmt,
+            )
+            profile = profile_task_data(data, tokenizer)
+    except (DataError, TokenizerError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    payload = json.dumps(profile.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    if args.json == "-":
+        sys.stdout.write(payload)
+        return 0
+    print(format_profile(profile))
+    if out is not None:
+        write_text_atomic(out, payload, args.force)
+        print(f"\nwrote {out}")
+    return 0
+
+
+def _column(value: str | None, no_header: bool) -> str | int | None:
+    """Column names stay names; with --no-header a number means a position."""
+    if value is None:
+        return None
+    if no_header and value.lstrip("-").isdigit():
+        return int(value)
+    return value

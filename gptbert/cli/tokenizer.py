@@ -1,0 +1,140 @@
+"""``gptbert tokenizer ...``: train a WordPiece or byte-level BPE tokenizer, encode a text."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gptbert.cli import CLIError
+
+TASK_SUFFIXES = (".tsv", ".tab", ".csv", ".jsonl", ".ndjson", ".json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "tokenizer", help="train or try a tokenizer",
+        description="Train a WordPiece (BERT) or byte-level BPE (GPT-2) tokenizer, or encode a text with one.",
+    )
+    sub = parser.add_subparsers(dest="tokenizer_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+    train = sub.add_parser(
+        "train", help="train a tokenizer on text files",
+        description="Train on plain-text files (one text a line) or on the text column of task files "
+                    "(.tsv/.csv/.jsonl). The output folder holds tokenizer.json, the vocabulary files "
+                    "(vocab.txt, or vocab.json + merges.txt) and gptbert_tokenizer.json.",
+    )
+    train.add_argument("files", nargs="+", metavar="FILE", help="training text files")
+    train.add_argument("--kind", required=True, choices=["wordpiece", "bpe"], help="tokenizer family")
+    train.add_argument("--vocab-size", type=int, required=True, help="target vocabulary size")
+    train.add_argument("--out", required=True, help="output folder (must be new or empty unless --force)")
+    train.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
+                       help="lowercase text (default: yes for wordpiece, no for bpe)")
+    train.add_argument("--min-frequency", type=int, default=2, help="minimum pair/word frequency (default: 2)")
+    train.add_argument("--text-column", default="text", help="text column of task files (default: text)")
+    train.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    enc = sub.add_parser("encode", help="show the tokens and ids of a text",
+                         description="Encode TEXT (and an optional --pair) with a saved tokenizer.")
+    enc.add_argument("text", metavar="TEXT")
+    enc.add_argument("--tokenizer", required=True, help="tokenizer folder or file")
+    enc.add_argument("--pair", default=None, help="second text")
+    enc.add_argument("--max-length", type=int, default=None)
+    enc.set_defaults(func=_encode)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse to replace a file, or a non-empty folder without ``force``."""
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise CLIError(f"{out}: exists and is not a folder")
+        if any(out.iterdir()) and not force:
+            raise CLIError(f"{out}: folder is not empty; pass --force to replace it")
+
+
+def publish_dir(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished ``tmp`` folder to ``out`` (same file system), replacing it if allowed."""
+    check_output_dir(out, force)
+    old: Path | None = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if old is not None:
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _texts(files: list[Path], text_column: str) -> Iterator[str]:
+    from gptbert.data.readers import iter_corpus, read_task_file
+
+    for f in files:
+        if f.suffix.lower() in TASK_SUFFIXES:
+            yield from read_task_file(f, text_column=text_column, label_column=None).texts
+        else:
+            yield from iter_corpus(f)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gptbert.data.readers import DataError
+    from gptbert.tokenizer import Tokenizer, TokenizerError
+
+    out = Path(args.out)
+    check_output_dir(out, args.force)  # fail before a long training run
+    files = [Path(f) for f in args.files]
+    for f in files:
+        if not f.is_file():
+            raise CLIError(f"{f}: no such file")
+    if args.vocab_size < 1:
+        raise CLIError(f"--vocab-size {args.vocab_size}: expected a positive integer")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        try:
+            if all(f.suffix.lower() not in TASK_SUFFIXES for f in files):
+                tok = Tokenizer.train(files, args.kind, args.vocab_size, lowercase=args.lowercase,
+                                      min_frequency=args.min_frequency, show_progress=not args.quiet)
+            else:
+                tok = Tokenizer.from_texts(_texts(files, args.text_column), args.kind, args.vocab_size,
+                                           lowercase=args.lowercase, min_frequency=args.min_frequency,
+                                           show_progress=not args.quiet)
+        except (TokenizerError, DataError, FileNotFoundError) as e:
+            raise CLIError(str(e)) from None
+        tok.save(tmp)
+        publish_dir(tmp, out, args.force)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"wrote {tok.kind} tokenizer ({tok.vocab_size} tokens, lowercase={tok.lowercase}) to {out}")
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from gptbert.tokenizer import Tokenizer, TokenizerError
+
+    try:
+        tok = Tokenizer.load(args.tokenizer)
+        enc = tok.encode(args.text, args.pair, max_length=args.max_length)
+    except (TokenizerError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    tokens = [tok.id_to_token(i) for i in enc.ids]
+    print("tokens:  " + " ".join(str(t) for t in tokens))
+    print("ids:     " + " ".join(map(str, enc.ids)))
+    print("types:   " + " ".join(map(str, enc.type_ids)))
+    print(f"length:  {len(enc.ids)}")
+    return 0

@@ -1,0 +1,115 @@
+"""``gptbert data profile`` and ``gptbert tokenizer train``, in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gptbert.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "gptbert", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+
+
+def test_profile_bad_rows_is_one_line_error(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["data", "profile", str(shared_data / "banking77" / "train.tsv")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("gptbert data: error:")
+    assert "13 bad rows" in err and "train.tsv:273: no tab separator" in err and "--skip-bad-rows" in err
+
+
+def test_profile_skip_and_json(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reports" / "banking.json"
+    args = ["data", "profile", str(shared_data / "banking77" / "train.tsv"), "--skip-bad-rows", "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "bad rows skipped  13" in printed and "label distribution:" in printed
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["n_examples"] == 9003 and report["n_bad_rows"] == 13 and report["n_labels"] == 77
+    assert not [p for p in out.parent.iterdir() if p.name != "banking.json"]  # no temp files left
+    # Never overwrite without --force.
+    assert main(args) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+
+
+def test_profile_with_tokenizer_to_stdout(shared_data: Path, minilm_dir: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["data", "profile", str(shared_data / "sst2" / "dev.tsv"), "--tokenizer", str(minilm_dir),
+               "--json", "-"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["length"]["unit"] == "tokens" and report["unk_rate"] == 0.0
+    assert report["label_counts"] == {"1": 444, "0": 428}
+
+
+def test_profile_corpus_and_columns(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "profile", str(shared_data / "sst2" / "rt_snippets.txt"), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_examples"] == 10605
+    assert main(["data", "profile", str(shared_data / "snips" / "dev.tsv"), "--label-column", "intent"]) == 2
+    assert "no label column 'intent'" in capsys.readouterr().err
+    assert main(["data", "profile", str(tmp_path / "nothing.tsv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_data_without_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data"]) == 2
+    assert "profile" in capsys.readouterr().out
+
+
+def test_tokenizer_train_subprocess(shared_data: Path, tmp_path: Path) -> None:
+    src = tmp_path / "shakespeare.txt"
+    src.write_text("\n".join((shared_data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
+                             .splitlines()[:6000]) + "\n", encoding="utf-8")
+    out = tmp_path / "bpe"
+    res = _run("tokenizer", "train", "--kind", "bpe", "--vocab-size", "600", "--out", str(out), "--quiet", str(src))
+    assert res.returncode == 0, res.stderr
+    assert {"tokenizer.json", "vocab.json", "merges.txt", "gptbert_tokenizer.json"} <= {p.name for p in out.iterdir()}
+    before = (out / "vocab.json").read_bytes()
+    # A non-empty output folder is not replaced without --force.
+    res = _run("tokenizer", "train", "--kind", "wordpiece", "--vocab-size", "600", "--out", str(out), str(src))
+    assert res.returncode == 2 and "not empty; pass --force" in res.stderr
+    assert (out / "vocab.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_tokenizer_train_in_process_from_task_file(shared_data: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "wp"
+    out.mkdir()
+    (out / "old.txt").write_text("old", encoding="utf-8")
+    args = ["tokenizer", "train", "--kind", "wordpiece", "--vocab-size", "2000", "--out", str(out), "--quiet",
+            str(shared_data / "sst2" / "dev.tsv"), str(shared_data / "snips" / "dev.tsv")]
+    assert main(args) == 2
+    assert main([*args, "--force"]) == 0
+    assert "wordpiece tokenizer" in capsys.readouterr().out
+    assert not (out / "old.txt").exists() and (out / "vocab.txt").is_file()
+    from gptbert.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(out)
+    assert tok.kind == "wordpiece" and tok.lowercase
+    assert main(["tokenizer", "encode", "--tokenizer", str(out), "play some music"]) == 0
+    assert "[CLS]" in capsys.readouterr().out
+    assert main(["tokenizer", "train", "--kind", "bpe", "--vocab-size", "10", "--out", str(tmp_path / "x"),
+                 "--quiet", str(shared_data / "sst2" / "rt_snippets.txt")]) == 2
+    assert "too small" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_cli_modules_do_not_import_torch() -> None:
+    code = ("import sys, gptbert.cli.data, gptbert.cli.tokenizer; "
+            "bad = [m for m in ('torch', 'tokenizers', 'transformers') if m in sys.modules]; "
+            "assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
