@@ -28,3 +28,11 @@ def minilm_dir() -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     assert (path / "model.safetensors").is_file(), path
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The tests use tiny models: one intra-op thread is faster for them and keeps timings
+    # stable on a shared 2-core machine. (Benchmarks, not tests, measure speed.)
+    import torch
+
+    torch.set_num_threads(1)
