@@ -142,6 +142,9 @@ class LM:
         results = []
         for score, i in zip(scores.tolist(), ids.tolist()):
             token = tok.decode([i]).strip()
+            piece = tok.id_to_token(i) or ""
+            if piece.startswith("##") and not token.startswith("##"):
+                token = piece  # a word continuation: show it as the piece it is
             results.append({"token": token, "token_id": i, "score": score,
                             "sequence": text.replace(mask_token, token, 1)})
         return results
@@ -169,6 +172,7 @@ class LM:
         self._require("answer")
         from gptbert.tasks.qa import answer
 
+        options.setdefault("max_len", self.max_len)
         return answer(self.model, self.tokenizer, [question], [context], **options)[0]
 
     def tag(self, texts: Sequence[str]) -> list[list[tuple[str, str]]]:

@@ -1,7 +1,10 @@
 """Tasks: how each objective reads data, builds batches, and is scored.
 
 One module per task family: ``pretrain`` (MLM+NSP, causal LM, bidirectional LM),
-``classify`` (sequence and pair classification). Every module builds a map-style data
+``classify`` (sequence and pair classification), ``tokens`` (BIO tagging), ``qa``
+(extractive for BERT, generative for GPT), ``generate`` (conditional LM: summarization,
+translation, dialogue) and ``extractive`` (BERT extractive summaries); ``registry``
+dispatches fine-tuning, evaluation and prediction by task. Every module builds a map-style data
 set plus a collate function for :func:`gptbert.train.fit` and an ``evaluate`` that
 returns the task's metrics.
 """

@@ -1,0 +1,219 @@
+"""``gptbert predict`` and ``gptbert evaluate``: use and score any run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gptbert.cli import CLIError
+
+INPUT_KEYS = ("text", "source", "document", "prompt", "sentence")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict", help="run a trained model on texts: labels, tags, answers, summaries, generations",
+        description="One JSON line per input, for the run's task: classify -> label and scores; tokens -> "
+                    "(word, tag) pairs and entities; qa -> answer, score, character offsets; generate -> "
+                    "output (GPT) or extractive summary (BERT); a BERT pre-training run fills [MASK]; a GPT "
+                    "LM continues the prompt.",
+    )
+    p.add_argument("run", help="run directory (or Hugging Face directory)")
+    p.add_argument("--text", nargs="+", default=None, help="input text(s)")
+    p.add_argument("--input", help="input file: .txt (one input a line), .tsv/.csv/.jsonl (a text/source column, "
+                                   "or question+context for qa), SQuAD .json for qa, CoNLL for tokens")
+    p.add_argument("--question", help="qa: the question (with --context or --context-file)")
+    p.add_argument("--context", help="qa: the context text")
+    p.add_argument("--context-file", help="qa: read the context from this file")
+    p.add_argument("--out", help="write the JSON lines here instead of standard output")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
+    p.add_argument("--num-beams", type=int, default=None, help="generation: beam search width")
+    p.add_argument("--temperature", type=float, default=None, help="generation: sample at this temperature")
+    p.add_argument("--top-k", type=int, default=None, help="fill-mask: candidates to list; generation: top-k sampling")
+    p.add_argument("--k", type=int, default=None, help="extractive summaries: sentences to pick")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser(
+        "evaluate", help="score a run on a labelled file with its task's metrics",
+        description="classify: accuracy, macro-F1, MCC, confusion matrix; tokens: entity precision/recall/F1; "
+                    "qa: SQuAD exact match / F1 (all and answerable questions); generate: ROUGE-1/2/L, BLEU, "
+                    "chrF; a .txt file (or a pre-training run): perplexity and bits per character (GPT), "
+                    "MLM accuracy (BERT). Prints a table and writes the full result as JSON.",
+    )
+    e.add_argument("run", help="run directory (or Hugging Face directory)")
+    e.add_argument("--data", required=True, help="labelled file in the task's format (.txt for LM metrics)")
+    e.add_argument("--json", dest="json_out", default=None,
+                   help="write the result here (default: RUN/eval-<data file name>.json; '-' for standard output)")
+    e.add_argument("--max-examples", type=int, default=None, help="score only the first N examples")
+    e.add_argument("--max-chars", type=int, default=None, help="LM metrics: use only the first N characters")
+    e.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
+    e.add_argument("--num-beams", type=int, default=None, help="generation: beam search width")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows instead of stopping")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def _load(path: str, device: str) -> Any:
+    from gptbert.run import load_run
+
+    try:
+        return load_run(path, device=device)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+
+
+def _jsonl_records(path: Path) -> list[Any]:
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise CLIError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+    return out
+
+
+def read_inputs(path: str | Path, task: str) -> list[Any]:
+    """Inputs for ``predict_run`` from a file, by extension and task."""
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    if task == "qa":
+        if suffix == ".json":
+            from gptbert.tasks.qa import read_questions
+
+            return [{"question": e.question, "context": e.context} for e in read_questions(p)]
+        if suffix == ".jsonl":
+            records = _jsonl_records(p)
+            for i, r in enumerate(records):
+                if not isinstance(r, dict) or "question" not in r or "context" not in r:
+                    raise CLIError(f"{p}: record {i + 1}: expected keys 'question' and 'context'")
+            return records
+        raise CLIError(f"{p}: qa inputs are SQuAD .json or .jsonl with question/context")
+    if suffix == ".jsonl":
+        out: list[Any] = []
+        for i, r in enumerate(_jsonl_records(p)):
+            if isinstance(r, str):
+                out.append(r)
+            elif isinstance(r, dict) and isinstance(r.get("tokens", r.get("words")), list):
+                out.append([str(w) for w in r.get("tokens", r.get("words"))])
+            elif isinstance(r, dict) and any(k in r for k in INPUT_KEYS):
+                out.append(next(r[k] for k in INPUT_KEYS if k in r))
+            else:
+                raise CLIError(f"{p}: record {i + 1}: expected a string or one of the keys {', '.join(INPUT_KEYS)}")
+        return out
+    if suffix in (".tsv", ".csv"):
+        from gptbert.data.readers import read_pairs_file, read_task_file
+
+        try:
+            if task == "generate":
+                return list(read_pairs_file(p).sources)
+            return list(read_task_file(p, label_column=None).texts)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    if task == "tokens" and suffix in (".conll", ".bio", ".iob"):
+        from gptbert.data.readers import read_token_file
+
+        return [list(ws) for ws in read_token_file(p).tokens]
+    return [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from gptbert.tasks.registry import predict_run
+
+    run = _load(args.run, args.device)
+    task = run.task.task if run.task.task != "none" else (run.config.head or "none")
+    inputs: list[Any] = []
+    if args.question or args.context or args.context_file:
+        if not args.question or not (args.context or args.context_file):
+            raise CLIError("--question needs --context or --context-file (and the other way round)")
+        context = args.context if args.context else Path(args.context_file).read_text(encoding="utf-8")
+        inputs.append({"question": args.question, "context": context})
+    if args.text:
+        inputs.extend(args.text)
+    if args.input:
+        inputs.extend(read_inputs(args.input, task))
+    if not inputs:
+        raise CLIError("nothing to predict: give --text, --input or --question/--context")
+    opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
+            "top_k": args.top_k, "k": args.k}
+    if args.temperature:
+        opts["do_sample"] = True
+    if run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
+        opts["do_sample"] = True
+    try:
+        results = predict_run(run, inputs, **{k: v for k, v in opts.items() if v is not None})
+    except (ValueError, TypeError) as e:
+        raise CLIError(str(e)) from None
+    lines = [json.dumps(r, ensure_ascii=False) for r in results]
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"wrote {len(lines)} predictions to {args.out}", file=sys.stderr)
+    else:
+        for line in lines:
+            print(line)
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
+    return str(v)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Scalar metrics as a two-column table, then a confusion matrix or per-type scores when present."""
+    rows = [(k, _fmt(v)) for k, v in result.items()
+            if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("data",)]
+    width = max(len(k) for k, _ in rows) if rows else 6
+    lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  {'-' * 10}"]
+    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    if "per_type" in result and result["per_type"]:
+        lines += ["", "entity type      precision  recall  f1      support"]
+        for name, s in result["per_type"].items():
+            lines.append(f"{name[:15].ljust(15)}  {s['precision']:.4f}     {s['recall']:.4f}  {s['f1']:.4f}  "
+                         f"{s['support']}")
+    if "confusion_matrix" in result and "labels" in result:
+        labels = [str(x) for x in result["labels"]]
+        if len(labels) <= 12:
+            w = max(6, *(len(x) for x in labels))
+            lines += ["", "confusion matrix (rows: true, columns: predicted)",
+                      " " * w + "  " + "  ".join(x[:w].rjust(w) for x in labels)]
+            for lab, row in zip(labels, result["confusion_matrix"]):
+                lines.append(lab[:w].ljust(w) + "  " + "  ".join(str(c).rjust(w) for c in row))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gptbert.data.readers import DataError
+    from gptbert.run import write_json
+    from gptbert.tasks.registry import evaluate_run
+
+    run = _load(args.run, args.device)
+    opts = {"max_examples": args.max_examples, "max_chars": args.max_chars, "max_new_tokens": args.max_new_tokens,
+            "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows}
+    try:
+        result = evaluate_run(run, args.data, **{k: v for k, v in opts.items() if v is not None})
+    except (ValueError, FileNotFoundError, DataError) as e:
+        raise CLIError(str(e)) from None
+    except ImportError as e:
+        raise CLIError(f"{e} (the metrics need: pip install 'gptbert[metrics]')") from None
+    result["run"] = str(run.path)
+    print(format_table(result))
+    if args.json_out == "-":
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        out = Path(args.json_out) if args.json_out else Path(run.path) / f"eval-{Path(args.data).name}.json"
+        try:
+            write_json(out, result)
+        except OSError as e:
+            raise CLIError(f"cannot write {out}: {e}") from None
+        print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,135 @@
+"""Question answering on squad-mini: BERT extractive, GPT generative."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gptbert.run import load_run
+from gptbert.tasks import qa, registry
+from tests.tasks import _runs
+
+
+def test_squad_mini_has_34_span_answers(shared_data):
+    data = qa.read_questions(shared_data / _runs.SQUAD)
+    assert len(data) == 158
+    assert sum(e.answerable for e in data) == 34
+
+
+def test_window_contexts_keep_span_answers(shared_data):
+    exs = list(qa.read_questions(shared_data / _runs.SQUAD))[:60]
+    doc = qa.window_contexts(exs, chars=500)
+    paras = doc["data"][0]["paragraphs"]
+    assert len(paras) == 60
+    for ex, para in zip(exs, paras):
+        assert para["context"] in ex.context  # a real slice of the real context
+        assert len(para["context"]) <= 500 + max(len(a["text"]) for a in ex.answers)
+        for a in para["qas"][0]["answers"]:
+            if a["answer_start"] is not None:
+                assert para["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]
+
+
+def test_select_passage_prefers_the_answer_then_the_question_words(runs_root, shared_data):
+    run = load_run(_runs.qa_run(runs_root, shared_data, "gpt")["path"])
+    tok = run.tokenizer
+    context = " ".join(["The sky was grey over the harbour and nobody spoke."] * 30 +
+                       ["The misery index adds inflation and unemployment."] +
+                       ["Boats came and went all day long in the rain."] * 30)
+    passage = qa.select_passage("how is the misery index computed", context, tok, 40)
+    assert "misery index" in passage
+    assert len(tok.encode(passage, add_special_tokens=False).ids) <= 41
+    i = context.index("Boats")
+    forced = qa.select_passage("how is the misery index computed", context, tok, 40, answer_span=(i, i + 5))
+    assert "Boats" in forced
+    assert qa.select_passage("q", "short context", tok, 40) == "short context"
+
+
+def test_evaluate_scores_hand_checked(monkeypatch, shared_data):
+    every = list(qa.read_questions(shared_data / _runs.SQUAD))
+    exs = [e for e in every if e.answerable][:8] + [e for e in every if not e.answerable][:12]
+    n_span = 8
+
+    def fake_answer(model, tokenizer, questions, contexts, **kw):
+        # The gold answer (with an article and punctuation the normalisation removes) for span
+        # questions, a wrong one elsewhere.
+        out = []
+        for e in exs:
+            text = "The " + e.answers[0]["text"] + "." if e.answerable else "zzz"
+            out.append({"answer": text, "score": 1.0, "start": -1, "end": -1})
+        return out
+
+    class M:
+        class config:
+            family, head = "bert", "qa"
+
+    monkeypatch.setattr(qa, "answer", fake_answer)
+    r = qa.evaluate(M(), None, exs)
+    assert r["n"] == 20 and r["n_answerable"] == n_span
+    assert r["exact_match"] == pytest.approx(100 * n_span / 20)
+    assert r["f1"] == pytest.approx(100 * n_span / 20)
+    assert r["exact_match_answerable"] == 100.0 and r["f1_answerable"] == 100.0
+
+
+def test_bert_extractive_learns_and_answers_with_offsets(runs_root, shared_data):
+    run = _runs.qa_run(runs_root, shared_data, "bert")
+    files = _runs.qa_files(runs_root, shared_data)
+    losses = _runs.train_losses(run["result"])
+    assert losses[-1] < losses[0], losses
+    task = json.loads((run["path"] / "task.json").read_text())
+    assert task["extra"]["mode"] == "extractive" and task["extra"]["n_train_answerable"] == 28
+    r = registry.evaluate_run(run["path"], files["dev"])
+    assert r["task"] == "qa" and r["mode"] == "extractive"
+    assert r["n"] == files["n_dev"] and r["n_answerable"] == files["n_dev_answerable"] == 6
+    for k in ("exact_match", "f1", "exact_match_answerable", "f1_answerable"):
+        assert 0.0 <= r[k] <= 100.0
+    assert r["f1"] == pytest.approx(run["extra"]["dev"]["f1"])
+    loaded = load_run(run["path"])
+    context = "The misery index adds the inflation rate and the unemployment rate. It rose in the 1970s."
+    res = qa.answer(loaded.model, loaded.tokenizer, ["What rose in the 1970s?"], [context], max_len=64, doc_stride=16)
+    a = res[0]
+    assert set(a) >= {"answer", "score", "start", "end"} and 0.0 <= a["score"] <= 1.0
+    assert a["answer"] and context[a["start"]:a["end"]] == a["answer"]
+    assert len(a["n_best"]) >= 2 and a["n_best"][0]["answer"] == a["answer"]
+
+
+def test_gpt_generative_learns_and_answers(runs_root, shared_data):
+    run = _runs.qa_run(runs_root, shared_data, "gpt")
+    losses = _runs.train_losses(run["result"])
+    assert losses[-1] < losses[0], losses
+    dev = run["extra"]["dev"]
+    assert dev["mode"] == "generative" and 0.0 <= dev["f1"] <= 100.0
+    loaded = load_run(run["path"])
+    context = "The misery index adds the inflation rate and the unemployment rate."
+    out = registry.predict_run(loaded, [{"question": "What does the misery index add?", "context": context}],
+                               max_new_tokens=6)
+    a = out[0]
+    assert isinstance(a["answer"], str) and 0.0 <= a["score"] <= 1.0
+    if a["start"] >= 0:
+        assert context[a["start"]:a["end"]].lower() == a["answer"].lower()
+    else:
+        assert a["end"] == -1
+
+
+def test_prompt_and_locate():
+    p = qa.qa_prompt(" The misery\nindex is the ", "Some  context.\n")
+    assert p == "context: Some context.\nquestion: The misery index is the\nanswer:"
+    assert qa.locate("Labor Statistics", "the Bureau of labor statistics") == (14, 30)
+    assert qa.locate("nothing", "the Bureau") == (-1, -1)
+
+
+def test_answer_input_errors(runs_root, shared_data):
+    loaded = load_run(_runs.qa_run(runs_root, shared_data, "bert")["path"])
+    with pytest.raises(ValueError, match="2 questions but 1 contexts"):
+        qa.answer(loaded.model, loaded.tokenizer, ["a?", "b?"], ["ctx"])
+    with pytest.raises(TypeError):
+        qa.answer(loaded.model, loaded.tokenizer, "a?", "ctx")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_extractive_on_the_full_squad_mini_file(runs_root, shared_data):
+    """Every question against its full ~60,000-character article (hundreds of windows each)."""
+    run = _runs.qa_run(runs_root, shared_data, "bert")
+    r = registry.evaluate_run(run["path"], shared_data / _runs.SQUAD, batch_size=128)
+    assert r["n"] == 158 and r["n_answerable"] == 34
+    assert 0.0 <= r["f1"] <= 100.0
