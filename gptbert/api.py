@@ -141,12 +141,12 @@ class LM:
         scores, ids = probs.topk(top_k)
         results = []
         for score, i in zip(scores.tolist(), ids.tolist()):
-            token = tok.decode([i]).strip()
-            piece = tok.id_to_token(i) or ""
-            if piece.startswith("##") and not token.startswith("##"):
-                token = piece  # a word continuation: show it as the piece it is
+            text_piece = tok.decode([i]).strip()
+            piece = tok.id_to_token(i) or text_piece
+            # "token" is the vocabulary entry (a WordPiece continuation keeps its "##")
+            token = piece if piece.startswith("##") else text_piece
             results.append({"token": token, "token_id": i, "score": score,
-                            "sequence": text.replace(mask_token, token, 1)})
+                            "sequence": text.replace(mask_token, text_piece, 1)})
         return results
 
     def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int = 50, **options: Any) -> list[str]:
