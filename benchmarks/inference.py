@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         rel = f"{rate / base:7.2f}x" if base else ""
         ms = f"{lat[name]:11.1f}" if name in lat else f"{'-':>11}"
         print(f"{name:<19} {rate:>8.3g}{'*' if single else ' '} {rel:>8} {ms} {diffs[name]:>12.2e}")
-    print(f"\nbest of {args.repeats} round(s); * = timed from a single call (slower than --max-call-s); "
+    print(f"\nbest of {args.repeats} round(s); * = timed from one call after warmup (warmup slower than --max-call-s); "
           "max|Δlogit| vs ours-fp32 on 2 rows")
     return 0
 

@@ -125,7 +125,12 @@ def load_run(
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such run directory")
-    model = load_any(p, device=device, dtype=dtype).eval()
+    if (p / "compression.json").exists():  # bf16 / int8 / pruned models keep their shrunk structure
+        from gptbert.compress import load_compressed
+
+        model = load_compressed(p, device=device).eval()
+    else:
+        model = load_any(p, device=device, dtype=dtype).eval()
     tokenizer = None
     if any((p / f).exists() for f in ("tokenizer.json", "vocab.txt", "vocab.json")):
         tokenizer = Tokenizer.load(p)
