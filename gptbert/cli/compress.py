@@ -1,0 +1,101 @@
+"""``gptbert compress RUN_DIR --method ... --out DIR``: a compressed run every command loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gptbert.cli import CLIError
+
+METHODS = ("bf16", "int8-dynamic", "int8-weight-only", "prune-magnitude", "prune-heads", "export")
+COPIED = ("task.json", "labels.json", "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt",
+          "gptbert_tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "compress", help="bf16, int8, pruning or export of a run (size / speed / quality reported side by side)",
+        description="Compress a run directory into a new one that every other command loads, and report "
+                    "size, latency and (with --dev) quality next to the original. Distillation needs "
+                    "training data: use gptbert.compress.distill from Python.",
+    )
+    p.add_argument("run", help="run directory (or Hugging Face directory)")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--out", required=True, help="output directory (must not exist unless --force)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--sparsity", type=float, default=0.5, help="prune-magnitude: share of weights set to zero")
+    p.add_argument("--scope", choices=["global", "layer"], default="global", help="prune-magnitude: one threshold or one per layer")
+    p.add_argument("--heads", type=int, default=1, help="prune-heads: attention heads to remove (by importance)")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="export: file format")
+    p.add_argument("--dev", help="labelled dev file: report quality of the original and the compressed model")
+    p.add_argument("--max-examples", type=int, default=500, help="--dev: score at most this many examples")
+    p.set_defaults(func=cmd_compress)
+
+
+def _latency_ms(model, batch) -> float:  # type: ignore[no-untyped-def]
+    import torch
+
+    from gptbert.measure import latency_stats, time_callable
+
+    inputs = {k: v for k, v in batch.items() if k not in ("targets", "next_sentence_label")}
+    with torch.inference_mode():
+        return latency_stats(time_callable(lambda: model(**inputs), warmup=2, repeats=10))["p50_ms"]
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from gptbert.compress import compress, save_compressed
+    from gptbert.measure import saved_size_mb
+    from gptbert.run import load_run
+    from gptbert.tasks.classify import make_collator
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise CLIError(f"{out} exists and is not empty (use --force)")
+    try:
+        run = load_run(args.run)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    if run.tokenizer is None:
+        raise CLIError(f"{args.run}: no tokenizer files")
+    example = make_collator(run.tokenizer, run.config, run.task.max_len)([("a short example sentence .", None, None)])
+    before = {"size_mb": saved_size_mb(Path(args.run) / "model.safetensors"), "latency_ms_bs1": _latency_ms(run.model, example)}
+    if args.dev and run.config.head == "classify":
+        before["dev"] = _quality(run, args)
+
+    if args.method == "export":
+        from gptbert.compress.export import export_onnx, export_torchscript
+
+        out.mkdir(parents=True, exist_ok=True)
+        inputs = {k: v for k, v in example.items() if k not in ("targets",)}
+        path = out / ("model.onnx" if args.format == "onnx" else "model.pt")
+        (export_onnx if args.format == "onnx" else export_torchscript)(run.model, path, inputs)
+        print(json.dumps({"exported": str(path), "checked_against_pytorch": True, "size_mb": saved_size_mb(path)}, indent=2))
+        return 0
+
+    opts: dict = {}
+    if args.method == "prune-magnitude":
+        opts = {"sparsity": args.sparsity, "scope": args.scope}
+    elif args.method == "prune-heads":
+        opts = {"heads": args.heads}
+    model, info = compress(run.model, args.method, **opts)
+    extra = {name: Path(args.run) / name for name in COPIED if (Path(args.run) / name).exists()}
+    save_compressed(model, out, info, extra_files=extra)
+    compressed = load_run(out)
+    after = {"size_mb": saved_size_mb(out / "model.safetensors"), "latency_ms_bs1": _latency_ms(compressed.model, example)}
+    if args.dev and run.config.head == "classify":
+        after["dev"] = _quality(compressed, args)
+    print(json.dumps({"method": args.method, "out": str(out), "original": before, "compressed": after,
+                      "info": info}, indent=2, default=str))
+    return 0
+
+
+def _quality(run, args: argparse.Namespace) -> float:  # type: ignore[no-untyped-def]
+    from gptbert.data.readers import LabelMap, read_task_file
+    from gptbert.tasks.classify import evaluate, examples_of
+
+    data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
+                          label_column=run.task.label_column, skip_bad_rows=True)
+    labels = LabelMap(run.labels) if run.labels else LabelMap.from_data(data)
+    examples = examples_of(data, labels)[: args.max_examples]
+    return evaluate(run.model, run.tokenizer, examples, max_len=run.task.max_len)["accuracy"]
