@@ -4,6 +4,12 @@
     python benchmarks/train_throughput.py --precisions fp32 --steps 5 --warmup 2
     python benchmarks/train_throughput.py --quick               # tiny batch, 2 steps: a smoke test
     python benchmarks/train_throughput.py --json results.json   # also write everything as JSON
+    python benchmarks/train_throughput.py --threads 1           # on a CPU other jobs are busy on
+
+On a CPU shared with other busy processes, several intra-op threads wait on each other whenever one
+is descheduled: ``--threads 1`` can then be both faster and much steadier (it was 2x faster on a
+2-core machine at load 10). Without native bf16 instructions (AVX-512-BF16 / AMX), bf16 matmuls
+run through a slow fallback: expect bf16 to be many times slower than fp32 there.
 
 Models: a GPT (pre-LN, causal, tied LM head) and a BERT (post-LN, MLM head with 15 % masking,
 80/10/10 replacement, no NSP) of the same size: ``--layers`` 6, ``--width`` 384, ``--heads`` 6,
