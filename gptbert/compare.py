@@ -19,15 +19,21 @@ Fairness rules
   Fine-tuning also stops after ``max_epochs`` or ``patience`` evaluations without
   improvement, and keeps the best dev checkpoint.
 
+* **Machine**: the same torch thread count for every candidate and phase: one per core, or
+  one thread in all when the machine is already busy (see :func:`choose_threads`).
+
 Measurements
 ------------
-Dev (and test) accuracy with a 95 % percentile-bootstrap interval, macro-F1; parameters
-(total and without embedding tables); weight size at fp32 / bf16 / int8 (computed) and the
-saved file; pre-training and fine-tuning wall time and tokens/s; batch-1 latency (p50 /
-p95) and batch-32 throughput of the model's forward pass at each precision; peak RSS while
-training and while serving; greedy decoding tokens/s for GPT candidates. Inference is
-measured in a fresh process by default, so its memory and timings do not carry what
-training left behind.
+Dev (and test) accuracy with a 95 % percentile-bootstrap interval, macro-F1 and MCC;
+parameters (total and without embedding tables); weight size at fp32 / bf16 / int8
+(computed) and the saved files (fp32, bf16); pre-training and fine-tuning wall time, CPU
+time and tokens/s; batch-1 latency (p50 / p95) and batch-32 throughput of the model's
+forward pass at each precision, and dev accuracy at each precision; peak RSS while training
+and while serving; greedy decoding tokens/s for GPT candidates (32 new tokens). Inference
+is measured in a fresh process by default, so its memory and timings do not carry what
+training left behind. Tasks other than classify (tokens, qa, generate) go through the task
+registry: their headline metric (entity F1, SQuAD F1, ROUGE-L) with a bootstrap interval,
+and end-to-end ``predict_run`` latency.
 
 Candidates are written ``[ALIAS=]SOURCE[:KEY=VALUE...]``: a preset (``bert-mini``), a run
 or Hugging Face directory, and for presets optional ``ModelConfig`` overrides, e.g.
@@ -65,6 +71,8 @@ __all__ = [
     "CompareSettings",
     "DEFAULT_CANDIDATES",
     "DEMO_DIR",
+    "TASK_METRICS",
+    "choose_threads",
     "demo_problems",
     "demo_settings",
     "format_summary",
@@ -82,11 +90,13 @@ DEFAULT_CANDIDATES = ("bert-mini", "gpt-mini", "elmo-small")
 TASKS = ("classify", "tokens", "qa", "generate")
 PRECISIONS = ("fp32", "bf16", "int8")
 
-DEMO_CANDIDATES = ("bert-tiny", "gpt-micro:n_layer=2", "elmo-small:use_char_cnn=false:n_embd=128:intermediate_size=256")
-"""The demo's candidates: one per family, each 2 layers 128 wide (BERT-tiny, a 2-layer GPT-micro,
-an ELMo biLSTM with word embeddings and 256-wide cells: 0.4-1.2M weights besides the embeddings)
-so that each gets a useful number of steps in the demo's budget on a 2-core CPU. The overrides
-are part of each name in the report."""
+DEMO_CANDIDATES = ("bert-tiny", "gpt-micro:n_layer=2", "elmo-small:use_char_cnn=false:n_embd=128:intermediate_size=128")
+"""The demo's candidates: one per family, each 2 layers 128 wide, 0.4-0.6M weights besides the
+embeddings (BERT-tiny; a 2-layer GPT-micro; an ELMo biLM with word embeddings and 128-wide LSTM
+cells), so that each gets a useful number of steps in the demo's budget on a 2-core CPU. The ELMo
+cell is as wide as its output, so it is a plain LSTM plus a projection: PyTorch's LSTM with a
+recurrent projection (ELMo's LSTMP) has no oneDNN kernel and runs about 10x slower on CPU. The
+overrides are part of each name in the report."""
 DEMO_BUDGET = "50s"
 DEMO_PRETRAIN_BUDGET = "25s"
 
@@ -347,6 +357,8 @@ class CompareSettings:
     skip_bad_rows: bool = False
     isolate_inference: bool = True
     """Measure inference in a fresh process (clean memory and timings)."""
+    threads: int | None = None
+    """torch threads for training and inference; None: all cores, or 1 when the machine is already busy."""
     progress: bool = True
     """Progress bars of the training loop (on a terminal)."""
     demo: bool = False
@@ -375,6 +387,8 @@ class CompareSettings:
             raise CompareError(f"--max-train: expected at least 2, got {self.max_train}")
         if self.max_steps is not None and self.max_steps < 1:
             raise CompareError(f"--max-steps: expected a positive integer, got {self.max_steps}")
+        if self.threads is not None and self.threads < 1:
+            raise CompareError(f"--threads: expected a positive integer, got {self.threads}")
         if self.patience < 0:
             raise CompareError(f"--patience: expected >= 0, got {self.patience}")
 
@@ -786,8 +800,9 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
         log.start("pre-train", f"{objective}, budget {_secs(ctx.plan.pretrain_s)}")
         _release_memory()
         with PeakRSS(interval_s=0.02) as rss, _cpu_clock() as clock:
-            pt_dir, pt = pretrain(spec.source, s.pretrain_corpus, cand_dir / "pretrain", _pretrain_args(ctx, cand_dir / "pretrain"),
-                                  tokenizer=tokenizer, max_len=s.max_len, overrides=overrides)
+            pt_dir, pt = pretrain(spec.source, s.pretrain_corpus, cand_dir / "pretrain",
+                                  _pretrain_args(ctx, cand_dir / "pretrain"), tokenizer=tokenizer,
+                                  max_len=s.max_len, overrides=overrides)
         _check_interrupted(pt, "pre-train")
         cpu["pretrain"] = clock["cpu_s"]
         peaks.append(rss.peak_mb)
@@ -1153,6 +1168,8 @@ def _inference_child(request: dict[str, Any], conn: Any) -> None:
         reply = ("error", f"{type(e).__name__}: {e}")
     try:
         conn.send(reply)
+    except OSError:  # the parent is gone (interrupted): nobody to tell
+        pass
     finally:
         conn.close()
 
@@ -1192,6 +1209,34 @@ def _call_in_fresh_process(request: dict[str, Any], timeout_s: float = 1800.0) -
 # --------------------------------------------------------------------------- the comparison
 
 
+def choose_threads(requested: int | None, *, cores: int | None = None, load: float | None = None,
+                   default: int | None = None) -> tuple[int, str]:
+    """(torch threads, why) for a comparison.
+
+    ``requested`` wins. Otherwise torch's default (one per core), except on a machine that is
+    already busy (1-minute load average above the usable cores): there the threads of one
+    operation keep waiting for each other (a batch-1 forward of a tiny model went from under
+    2 ms to over 100 ms with 2 threads at load 3 on 2 cores), so one thread is used.
+    """
+    if requested is not None:
+        return requested, f"{requested} (--threads)"
+    if default is None:
+        import torch
+
+        default = torch.get_num_threads()
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+    if load is None:
+        load = _load_average()
+    if default > 1 and load is not None and load > cores:
+        return 1, (f"1: the machine is busy (load average {load:.1f} on {cores} cores) and threads of one "
+                   "operation would wait on each other; pass --threads to override")
+    return default, f"{default} (torch default)"
+
+
 def default_out_dir(prefix: str = "compare") -> Path:
     return Path("runs") / f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -1206,26 +1251,41 @@ def _load_average() -> float | None:
 def run_comparison(settings: CompareSettings, *, log: Callable[[str], None] | None = None) -> CompareOutcome:
     """Run every candidate, write the reports, append to the results store.
 
-    Ctrl-C stops after cleaning up: the candidate in progress and those not started are
+    Ctrl-C (or SIGTERM) stops cleanly: the candidate in progress and those not started are
     recorded as 'skipped' and the reports cover the finished ones.
     """
+    import torch
+
+    s = settings
+    s.validate()
+    plan = s.plan()
+    threads_before = torch.get_num_threads()
+    try:
+        return _run_comparison(s, plan, _Log(log))
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareOutcome:
+    import torch
+
     from gptbert.measure import hardware_profile
     from gptbert.recommend import recommend
     from gptbert.report import write_reports
     from gptbert.results import ResultsStore, save_results_json
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    s = settings
-    s.validate()
-    plan = s.plan()
     out = Path(s.out_dir) if s.out_dir else default_out_dir("demo" if s.demo else "compare")
     out.mkdir(parents=True, exist_ok=True)
-    say = _Log(log)
     n = len(s.candidates)
     say(f"compare: {n} candidate(s) ({', '.join(c.name for c in s.candidates)}) on {s.task}; "
         f"budget {plan.describe()}; writing {out}")
+    threads, why = choose_threads(s.threads)
+    torch.set_num_threads(threads)
+    say(f"threads: {why}")
     hardware = hardware_profile()
     hardware["load_average_1m_start"] = _load_average()
+    hardware["threads"] = why
     data = _load_data(s)
     say(f"data: {data.n_train} train / {data.n_dev} dev examples"
         + (f" / {len(data.test_examples)} test" if data.test_examples is not None else "")
@@ -1240,27 +1300,25 @@ def run_comparison(settings: CompareSettings, *, log: Callable[[str], None] | No
     interrupted = False
     specs = list(s.candidates)
     try:
-        kinds = set()
-        for spec in specs:
-            if spec.is_preset:
-                kinds.add(_tokenizer_kind(spec.family()))
-        tokenizers = _train_tokenizers(s, kinds, data.train_texts, out, say) if kinds else {}
-        ctx = _Context(s, plan, data, tokenizers, out, say)
-        for i, spec in enumerate(specs, 1):
-            try:
-                result = run_candidate(ctx, spec, i, n)
-            except KeyboardInterrupt:
-                interrupted = True
-                phase = say.phase
-                say(f"interrupted during {phase}: stopping")
-                comparison.candidates.append(CandidateResult(
-                    name=spec.name, family=_family_or_other(spec), source=spec.source, task=s.task,
-                    status="skipped", error=f"interrupted by the user during {phase}"))
-                break
-            finally:
-                say.prefix = ""
-            comparison.candidates.append(result)
-            save_results_json(comparison, results_path)
+        with _sigterm_as_interrupt():
+            kinds = {_tokenizer_kind(spec.family()) for spec in specs if spec.is_preset}
+            tokenizers = _train_tokenizers(s, kinds, data.train_texts, out, say) if kinds else {}
+            ctx = _Context(s, plan, data, tokenizers, out, say)
+            for i, spec in enumerate(specs, 1):
+                try:
+                    result = run_candidate(ctx, spec, i, n)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    phase = say.phase
+                    say(f"interrupted during {phase}: stopping")
+                    comparison.candidates.append(CandidateResult(
+                        name=spec.name, family=_family_or_other(spec), source=spec.source, task=s.task,
+                        status="skipped", error=f"interrupted by the user during {phase}"))
+                    break
+                finally:
+                    say.prefix = ""
+                comparison.candidates.append(result)
+                save_results_json(comparison, results_path)
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: stopping")
@@ -1280,6 +1338,29 @@ def run_comparison(settings: CompareSettings, *, log: Callable[[str], None] | No
     rec = recommend(comparison.candidates, None, hardware=hardware)
     return CompareOutcome(comparison, out, reports, rec, interrupted, db_path, data.majority_baseline,
                           time.perf_counter() - wall0, time.process_time() - cpu0)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the comparison like Ctrl-C (finished candidates are kept and reported).
+
+    The training loop installs its own handlers while it runs and restores these after.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _family_or_other(spec: CandidateSpec) -> str:

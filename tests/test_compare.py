@@ -16,6 +16,7 @@ from gptbert.compare import (
     CompareOutcome,
     CompareSettings,
     _timed,
+    choose_threads,
     demo_problems,
     demo_settings,
     format_summary,
@@ -244,3 +245,11 @@ def test_timed_stops_at_repeats_and_deadline():
 def test_candidate_spec_dataclass_defaults():
     c = CandidateSpec("n", "bert-tiny")
     assert c.overrides == {} and c.dir_name == "n"
+
+
+def test_choose_threads():
+    assert choose_threads(3, cores=2, load=0.0, default=2) == (3, "3 (--threads)")
+    assert choose_threads(None, cores=2, load=0.5, default=2)[0] == 2
+    n, why = choose_threads(None, cores=2, load=5.0, default=2)
+    assert n == 1 and "busy" in why and "5.0" in why
+    assert choose_threads(None, cores=1, load=4.0, default=1)[0] == 1

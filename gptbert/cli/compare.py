@@ -84,6 +84,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measure-in-process", action="store_true",
                    help="measure inference in this process instead of a fresh one (starts faster; memory "
                         "numbers then include what training left behind)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for training and inference (default: one per core, or 1 when the machine "
+                        "is already busy)")
     p.add_argument("--no-progress", action="store_true", help="no training progress bars")
 
 
@@ -103,7 +106,7 @@ def _precisions(args: argparse.Namespace) -> list[str] | None:
 
 
 def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
-    from gptbert.compare import CompareError, CompareSettings, demo_settings, parse_candidates
+    from gptbert.compare import DEFAULT_CANDIDATES, CompareError, CompareSettings, demo_settings, parse_candidates
 
     db = None if args.no_db else args.db
     try:
@@ -112,7 +115,7 @@ def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
                               pretrain_budget=args.pretrain_budget, seed=args.seed,
                               isolate_inference=not args.measure_in_process, precisions=_precisions(args))
         else:
-            cands = parse_candidates(args.candidates or ["bert-mini,gpt-mini,elmo-small"])
+            cands = parse_candidates(args.candidates or list(DEFAULT_CANDIDATES))
             s = CompareSettings(
                 train=args.train, dev=args.dev, test=args.test, task=args.task, candidates=cands,
                 pretrain_corpus=list(args.pretrain_corpus or []), budget=args.budget or "5m",
@@ -126,6 +129,7 @@ def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
                 isolate_inference=not args.measure_in_process,
             )
         s.progress = not args.no_progress
+        s.threads = args.threads
         s.validate()
         s.plan()
     except CompareError as e:
@@ -180,9 +184,9 @@ def _run(s: Any, *, demo: bool) -> int:
             for p in problems:
                 print(f"  - {p}", file=sys.stderr)
             return 1
-        best = max((c for c in comp.candidates if c.quality and c.quality.dev is not None),
-                   key=lambda c: c.quality.dev)  # type: ignore[union-attr]
-        print(f"demo check passed: every candidate ran; best dev accuracy {best.quality.dev:.3f} ({best.name}) "  # type: ignore[union-attr]
+        best = max((c.quality.dev, c.name) for c in comp.candidates
+                   if c.quality is not None and c.quality.dev is not None)
+        print(f"demo check passed: every candidate ran; best dev accuracy {best[0]:.3f} ({best[1]}) "
               f"> majority-class baseline {outcome.majority_baseline:.3f}")
         return 0
     ok = [c for c in comp.candidates if c.ok]

@@ -285,8 +285,9 @@ def test_minilm_checkpoint_against_a_preset(minilm_dir, shared_data, tmp_path):
     comp = load_results_json(tmp_path / "o")
     minilm = comp.candidate("minilm")
     assert minilm.ok and minilm.family == "bert" and minilm.extra["tokenizer"] == "the checkpoint's own"
-    assert minilm.n_params > 20_000_000
-    assert minilm.quality.dev > 0.6
+    assert minilm.n_params > 20_000_000 and minilm.finetune.steps >= 1 and minilm.pretrain is None
+    assert 0.0 <= minilm.quality.dev <= 1.0 and minilm.latency["fp32"].p50_ms > 0
+    assert comp.candidate("bert-mini").extra["tokenizer"].startswith("wordpiece")
 
 
 @pytest.mark.slow
