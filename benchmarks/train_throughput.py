@@ -32,7 +32,8 @@ one) and the mean ms/step, the ratio ours/theirs (> 1 = gptbert faster), and MFU
 6 * N * tokens/s / peak, where N counts the parameters that take part in matrix multiplies
 (non-embedding parameters plus the tied vocabulary projection, V * C; attention scores, about
 5 % more at these sizes, are left out) and peak is the best fp32 / bf16 n^3 matmul (n = 512 ...
-2048, best of several calls each) measured in the same run. The CPU flags and the load average
+2048, in the three operand layouts a Linear layer uses, best of several calls each) measured in
+the same run. The CPU flags and the load average
 are printed, so readers can judge.
 """
 
@@ -104,37 +105,45 @@ def load_average() -> tuple[float, float, float] | None:
         return None
 
 
-def _best_matmul(dtype: torch.dtype, size: int, repeats: int, budget_s: float) -> tuple[float, int]:
+LAYOUTS = ("a@b", "a@b.T", "a.T@b")
+"""The operand layouts of a Linear layer's matmuls: forward x @ W.T, backward g @ W and g.T @ x."""
+
+
+def _best_matmul(dtype: torch.dtype, size: int, layout: str, repeats: int, budget_s: float) -> tuple[float, int]:
     """(best seconds, timed calls) of a size^3 matmul: up to ``repeats`` calls, fewer once ``budget_s`` is spent."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=g).to(dtype)
     b = torch.randn(size, size, generator=g).to(dtype)
+    x, y = (a.T if layout == "a.T@b" else a), (b.T if layout == "a@b.T" else b)
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeats and (not times or time.perf_counter() - start < budget_s):
         t = time.perf_counter()
-        a @ b
+        x @ y
         times.append(time.perf_counter() - t)
     return min(times), len(times)
 
 
 def measure_peak(precision: str, size: int, repeats: int, budget_s: float) -> dict[str, Any]:
-    """Matmul peak FLOP/s in ``precision``: the best of n^3 matmuls, n = 512, 1024, ... up to ``size``.
+    """Matmul peak FLOP/s in ``precision``: the best n^3 matmul, n = 512, 1024, ... up to ``size``, in each
+    of the three layouts a Linear layer uses (see LAYOUTS).
 
-    Each size gets up to ``repeats`` timed calls within ``budget_s`` seconds (a bf16 matmul without
-    native bf16 instructions takes minutes at 2048^3). Several sizes, because such a fallback gets
-    slower per FLOP as the matrices grow: one large size alone would understate the peak.
+    Each probe gets up to ``repeats`` timed calls within ``budget_s`` seconds. Several sizes and
+    layouts, because a bf16 matmul without native bf16 instructions runs through a fallback whose
+    speed depends on both (here 1 to 18 GFLOP/s): one probe alone could understate the peak badly.
     """
     dtype = DTYPES[precision]
     torch.ones(64, 64, dtype=dtype) @ torch.ones(64, 64, dtype=dtype)  # initialise the library
     sizes = sorted({n for n in (512, 1024, 2048, 4096) if n < size} | {size})
     probes = []
     for n in sizes:
-        best, calls = _best_matmul(dtype, n, repeats, budget_s)
-        probes.append({"size": n, "calls": calls, "best_s": best, "flops_per_s": 2.0 * n**3 / best})
+        for layout in LAYOUTS:
+            best, calls = _best_matmul(dtype, n, layout, repeats, budget_s)
+            probes.append({"size": n, "layout": layout, "calls": calls, "best_s": best,
+                           "flops_per_s": 2.0 * n**3 / best})
     top = max(probes, key=lambda q: q["flops_per_s"])
-    return {"precision": precision, "size": top["size"], "calls": top["calls"], "flops_per_s": top["flops_per_s"],
-            "probes": probes}
+    return {"precision": precision, "size": top["size"], "layout": top["layout"], "calls": top["calls"],
+            "flops_per_s": top["flops_per_s"], "probes": probes}
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +375,7 @@ def print_table(rows: list[dict[str, Any]], peaks: dict[str, dict[str, Any]]) ->
               f"{o['best_ms']:>6.0f} / {o['mean_ms']:<6.0f} {t['best_ms']:>7.0f} / {t['mean_ms']:<6.0f} "
               f"{o['mfu'] * 100:>7.1f}% {t['mfu'] * 100:>9.1f}% "
               f"{o['cpu_mean_ms'] / 1e3:>6.1f}/{t['cpu_mean_ms'] / 1e3:<6.1f}")
-    peak_txt = ", ".join(f"{p} {v['flops_per_s'] / 1e9:.2f} GFLOP/s ({v['size']}^3, best of {v['calls']})"
+    peak_txt = ", ".join(f"{p} {v['flops_per_s'] / 1e9:.2f} GFLOP/s ({v['size']}^3 {v['layout']}, best of {v['calls']})"
                          for p, v in peaks.items())
     print(f"\nmeasured matmul peak: {peak_txt}")
     print("tok/s and ms/step: the best measured step (mean in brackets / after the slash); ratio > 1 = gptbert "
@@ -448,8 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     peaks: dict[str, dict[str, Any]] = {}
     for prec in precisions:
         peaks[prec] = measure_peak(prec, args.peak_size, args.peak_repeats, args.peak_budget)
-        probes = ", ".join(f"{q['size']}^3 {q['flops_per_s'] / 1e9:.2f}" for q in peaks[prec]["probes"])
-        print(f"matmul peak {prec}: {peaks[prec]['flops_per_s'] / 1e9:.2f} GFLOP/s (GFLOP/s by size: {probes})",
+        probes = ", ".join(f"{q['size']}^3 {q['layout']} {q['flops_per_s'] / 1e9:.2f}" for q in peaks[prec]["probes"])
+        print(f"matmul peak {prec}: {peaks[prec]['flops_per_s'] / 1e9:.2f} GFLOP/s (GFLOP/s by probe: {probes})",
               flush=True)
 
     rows = []
