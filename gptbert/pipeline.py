@@ -96,6 +96,7 @@ def resolve_source(
 def _fit_summary(result: FitResult) -> dict[str, Any]:
     d = asdict(result)
     d.pop("history", None)
+    d.pop("soft_losses", None)
     return d
 
 
@@ -130,6 +131,23 @@ def pretrain(
     metrics = {"pretrain": _fit_summary(result), "dev": result.eval_metrics}
     save_run(train_dir, src.model, src.tokenizer, task, metrics=metrics, args=asdict(args))
     return train_dir, result
+
+
+def _classify_eval(tok: Tokenizer, dev_examples: list[Any], max_len: int, num_labels: int, args: TrainArgs,
+                   out_dir: str | Path) -> tuple[Any, Path]:
+    """Dev-set evaluation for ``fit`` (accuracy by default) and the run directory, set on ``args``."""
+    from gptbert.tasks import classify
+
+    def eval_fn(m: nn.Module) -> dict[str, float]:
+        r = classify.evaluate(m, tok, dev_examples, max_len=max_len, num_labels=num_labels, precision=args.precision)
+        return {k: v for k, v in r.items() if isinstance(v, float)}
+
+    if args.eval_metric in ("loss", None, ""):
+        args.eval_metric = "accuracy"
+    out = Path(out_dir)
+    if args.out_dir is None:
+        args.out_dir = str(out)
+    return eval_fn, out
 
 
 def finetune(
@@ -168,17 +186,7 @@ def finetune(
     model, tok = src.model, src.tokenizer
     collate = classify.make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
     dev_examples = data.dev.items
-
-    def eval_fn(m: nn.Module) -> dict[str, float]:
-        r = classify.evaluate(m, tok, dev_examples, max_len=max_len, num_labels=len(data.label_map),
-                              precision=args.precision)
-        return {k: v for k, v in r.items() if isinstance(v, float)}
-
-    if args.eval_metric in ("loss", None, ""):
-        args.eval_metric = "accuracy"
-    out = Path(out_dir)
-    if args.out_dir is None:
-        args.out_dir = str(out)
+    eval_fn, out = _classify_eval(tok, dev_examples, max_len, len(data.label_map), args, out_dir)
     start = time.perf_counter()
     result = fit(model, args, data.train, collate, eval_fn=eval_fn)
     final = classify.evaluate(model, tok, dev_examples, max_len=max_len, num_labels=len(data.label_map),
@@ -192,6 +200,83 @@ def finetune(
     }
     save_run(out, model, tok, info, labels=data.label_map.labels, metrics=metrics, args=asdict(args))
     return out, result, {"dev": final, "label_map": data.label_map, "dev_examples": dev_examples}
+
+
+def distill_classifier(
+    teacher_dir: str | Path,
+    student: str,
+    train_path: str,
+    out_dir: str | Path,
+    args: TrainArgs,
+    *,
+    dev_path: str | None = None,
+    tokenizer: str | Tokenizer | None = None,
+    vocab_size: int | None = None,
+    max_len: int | None = None,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+    skip_bad_rows: bool = False,
+    max_train: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Path, FitResult, dict[str, Any]]:
+    """Distil a fine-tuned classifier run into ``student`` (a preset or a run/HF directory).
+
+    The student learns the teacher's temperature-softened logits plus the hard labels on the
+    teacher's training file format (same columns, same label map). A preset student of the
+    teacher's tokenizer kind shares the teacher's tokenizer; one of another family (a GPT student
+    of a BERT teacher, say) gets its own tokenizer trained on the training texts, and each model
+    reads the same sentences through its own collator every step.
+    """
+    from gptbert.compress.distill import distill
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import classify
+
+    teacher = load_run(teacher_dir)
+    if teacher.config.head != "classify" or not teacher.labels:
+        raise ValueError(f"{teacher_dir}: the teacher must be a fine-tuned classifier run (head 'classify' with "
+                         f"labels.json); it has head {teacher.config.head!r}")
+    if teacher.tokenizer is None:
+        raise ValueError(f"{teacher_dir}: no tokenizer files")
+    t_task = teacher.task
+    max_len = max_len or t_task.max_len
+    label_map = LabelMap(teacher.labels)
+    data = classify.load_data(train_path, dev_path, text_column=t_task.text_column,
+                              text_pair_column=t_task.text_pair_column, label_column=t_task.label_column,
+                              skip_bad_rows=skip_bad_rows, seed=args.seed, label_map=label_map, max_train=max_train)
+    if tokenizer is None and student in PRESETS:
+        family = ModelConfig.from_name(student).family
+        if tokenizer_kind(family) == teacher.tokenizer.kind:
+            tokenizer = teacher.tokenizer
+    src = resolve_source(student, head="classify", num_labels=len(label_map), tokenizer=tokenizer,
+                         vocab_size=vocab_size, texts=data.train_data.texts + (data.train_data.pairs or []),
+                         max_len=max_len, seed=args.seed, overrides=overrides)
+    model, tok = src.model, src.tokenizer
+    teacher_collate = classify.make_collator(teacher.tokenizer, teacher.config, t_task.max_len)
+    student_collate = classify.make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
+    shared = tok is teacher.tokenizer and max_len == t_task.max_len
+    dev_examples = data.dev.items
+    eval_fn, out = _classify_eval(tok, dev_examples, max_len, len(label_map), args, out_dir)
+    start = time.perf_counter()
+    result = distill(teacher.model, model, data.train, student_collate if shared else teacher_collate, args,
+                     temperature=temperature, alpha=alpha, student_collate=None if shared else student_collate,
+                     eval_fn=eval_fn)
+    final = classify.evaluate(model, tok, dev_examples, max_len=max_len, num_labels=len(label_map),
+                              precision=args.precision)
+    teacher_dev = classify.evaluate(teacher.model, teacher.tokenizer, dev_examples, max_len=t_task.max_len,
+                                    num_labels=len(label_map))
+    info = TaskInfo(task="classify", max_len=max_len, text_column=t_task.text_column,
+                    text_pair_column=t_task.text_pair_column, label_column=t_task.label_column,
+                    extra={"source": student, "train": str(train_path), "dev": dev_path,
+                           "distilled_from": str(teacher_dir), "temperature": temperature, "alpha": alpha})
+    metrics = {
+        "finetune": _fit_summary(result),
+        "dev": {k: v for k, v in final.items() if not isinstance(v, list)},
+        "teacher_dev": {k: v for k, v in teacher_dev.items() if not isinstance(v, list)},
+        "soft_loss_first_last": [result.soft_losses[0], result.soft_losses[-1]] if result.soft_losses else [],
+        "wall_s": time.perf_counter() - start,
+    }
+    save_run(out, model, tok, info, labels=label_map.labels, metrics=metrics, args=asdict(args))
+    return out, result, {"dev": final, "teacher_dev": teacher_dev, "label_map": label_map}
 
 
 def load(path: str | Path) -> Run:

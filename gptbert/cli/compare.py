@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=None, metavar="LIST",
                    help="inference precisions to measure, comma-separated among fp32, bf16, int8 (default fp32,bf16)")
+    p.add_argument("--compress", default=None, metavar="LIST",
+                   help="compressed variants to measure next to fp32 (latency, throughput, size and dev accuracy "
+                        "of each), comma-separated among " + ", ".join(COMPRESS_VARIANTS) + "; added to --precision")
     p.add_argument("--out", help="output folder (default runs/compare-<time> or runs/demo-<time>)")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
     p.add_argument("--db", default="runs.db", help="SQLite results store to append to (default runs.db)")
@@ -99,10 +102,24 @@ def _check_out(args: argparse.Namespace) -> None:
             raise CLIError(f"--out {out} exists and is not empty (use --force to write into it)")
 
 
+COMPRESS_VARIANTS = {"bf16": "bf16", "int8-dynamic": "int8"}
+"""``--compress`` methods and the inference variant (``--precision`` name) each is measured as."""
+
+
 def _precisions(args: argparse.Namespace) -> list[str] | None:
-    if args.precision is None:
-        return None
-    return [p.strip() for p in args.precision.split(",") if p.strip()]
+    precisions = None if args.precision is None else [p.strip() for p in args.precision.split(",") if p.strip()]
+    methods = [m.strip() for m in (getattr(args, "compress", None) or "").split(",") if m.strip()]
+    if not methods:
+        return precisions
+    bad = [m for m in methods if m not in COMPRESS_VARIANTS]
+    if bad:
+        raise CLIError(f"--compress {','.join(bad)}: expected methods among {', '.join(COMPRESS_VARIANTS)} (pruning "
+                       "and distillation need training: run `gptbert compress` on a candidate's run directory)")
+    merged = list(precisions or ["fp32"])
+    for m in methods:
+        if COMPRESS_VARIANTS[m] not in merged:
+            merged.append(COMPRESS_VARIANTS[m])
+    return merged
 
 
 def _settings(args: argparse.Namespace, *, demo: bool) -> Any:

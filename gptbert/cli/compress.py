@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gptbert.cli import CLIError
 
-METHODS = ("bf16", "int8-dynamic", "int8-weight-only", "prune-magnitude", "prune-heads", "export")
+METHODS = ("bf16", "int8-dynamic", "int8-weight-only", "prune-magnitude", "prune-heads", "distill", "export")
 COPIED = ("task.json", "labels.json", "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt",
           "gptbert_tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "compress", help="bf16, int8, pruning or export of a run (size / speed / quality reported side by side)",
         description="Compress a run directory into a new one that every other command loads, and report "
-                    "size, latency and (with --dev) quality next to the original. Distillation needs "
-                    "training data: use gptbert.compress.distill from Python.",
+                    "size, latency and (with --dev) quality next to the original. --method distill trains "
+                    "--student on --train with the run as the teacher (soft targets at --temperature, "
+                    "weighted --alpha, plus the hard labels).",
     )
     p.add_argument("run", help="run directory (or Hugging Face directory)")
     p.add_argument("--method", required=True, choices=METHODS)
@@ -30,6 +31,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="export: file format")
     p.add_argument("--dev", help="labelled dev file: report quality of the original and the compressed model")
     p.add_argument("--max-examples", type=int, default=500, help="--dev: score at most this many examples")
+    d = p.add_argument_group("distill")
+    d.add_argument("--student", help="student: a preset (bert-mini, gpt-mini, ...) or a run/HF directory")
+    d.add_argument("--train", help="labelled training file (the teacher's columns and labels)")
+    d.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the soft targets (default 2)")
+    d.add_argument("--alpha", type=float, default=0.5, help="weight of the soft loss; 1 - alpha on the hard labels (default 0.5)")
+    d.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
+    d.add_argument("--max-len", type=int, default=None, help="student's maximum tokens per example (default: the teacher's)")
+    d.add_argument("--tokenizer", help="student tokenizer directory (default: the teacher's when the kinds match, "
+                                       "else one trained on --train)")
+    d.add_argument("--vocab-size", type=int, default=None, help="size of a student tokenizer trained here (default 8000)")
+    d.add_argument("--time-budget", default=None, help="wall-clock training budget, e.g. 5m")
+    d.add_argument("--max-steps", type=int, default=None)
+    d.add_argument("--max-epochs", type=int, default=None, help="default 1 when no other limit is set")
+    d.add_argument("--lr", type=float, default=1e-3, help="student learning rate (default 1e-3)")
+    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: each epoch and at the end)")
+    d.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compress)
 
 
@@ -63,6 +83,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if args.dev and run.config.head == "classify":
         before["dev"] = _quality(run, args)
 
+    if args.method == "distill":
+        return _distill(args, run, out, before, example)
+
     if args.method == "export":
         from gptbert.compress.export import export_onnx, export_torchscript
 
@@ -87,6 +110,41 @@ def cmd_compress(args: argparse.Namespace) -> int:
         after["dev"] = _quality(compressed, args)
     print(json.dumps({"method": args.method, "out": str(out), "original": before, "compressed": after,
                       "info": info}, indent=2, default=str))
+    return 0
+
+
+def _distill(args: argparse.Namespace, run, out: Path, before: dict, example: dict) -> int:  # type: ignore[no-untyped-def]
+    from gptbert.data.readers import DataError
+    from gptbert.measure import saved_size_mb
+    from gptbert.pipeline import distill_classifier
+    from gptbert.run import load_run
+    from gptbert.tasks.classify import make_collator
+    from gptbert.train import TrainArgs
+
+    if not args.student or not args.train:
+        raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")
+    if args.max_steps is None and args.max_epochs is None and args.time_budget is None:
+        args.max_epochs = 1
+    try:
+        targs = TrainArgs(max_steps=args.max_steps, max_epochs=args.max_epochs, time_budget=args.time_budget,
+                          lr=args.lr, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
+                          eval_every=args.eval_every, progress=not args.no_progress, out_dir=str(out),
+                          warmup_ratio=0.06, eval_metric="accuracy")
+        path, result, extra = distill_classifier(
+            args.run, args.student, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
+            vocab_size=args.vocab_size, max_len=args.max_len, temperature=args.temperature, alpha=args.alpha,
+            skip_bad_rows=True, max_train=args.max_train)
+    except (ValueError, FileNotFoundError, DataError) as e:
+        raise CLIError(str(e)) from None
+    student = load_run(path)
+    probe = make_collator(student.tokenizer, student.config, student.task.max_len)([("a short example sentence .", None, None)])
+    after = {"size_mb": saved_size_mb(path / "model.safetensors"), "latency_ms_bs1": _latency_ms(student.model, probe)}
+    if args.dev:
+        after["dev"] = _quality(student, args)
+    print(json.dumps({"method": "distill", "out": str(path), "student": args.student, "steps": result.steps,
+                      "stop_reason": result.stop_reason, "original": before, "compressed": after,
+                      "teacher_dev_accuracy": extra["teacher_dev"].get("accuracy"),
+                      "student_dev_accuracy": extra["dev"].get("accuracy")}, indent=2, default=str))
     return 0
 
 

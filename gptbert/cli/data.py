@@ -49,7 +49,54 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     add_augment_subcommand(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment]  # type: ignore[type-arg]
+PAIR_KINDS = ("speech-first-line", "snippet-first-clause")
+
+
+def _add_pairs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "pairs", help="build source/target pairs (JSONL) from a plain-text corpus, for --task generate",
+        description="Build deterministic source/target pairs from a corpus: speech-first-line (TinyShakespeare: "
+                    "a speech of 3+ lines -> its first line, a headline task) or snippet-first-clause "
+                    "(rt_snippets.txt: a review snippet -> its first clause). Pairs keep corpus order; the "
+                    "last --dev-size go to --dev-out, so train and dev share no source.",
+    )
+    p.add_argument("--kind", choices=PAIR_KINDS, required=True)
+    p.add_argument("--corpus", required=True, help="plain-text corpus file")
+    p.add_argument("--out", required=True, help="JSONL file of training pairs ({'source': ..., 'target': ...})")
+    p.add_argument("--dev-out", default=None, help="JSONL file for the last --dev-size pairs")
+    p.add_argument("--dev-size", type=int, default=200, help="pairs held out for --dev-out (default 200)")
+    p.add_argument("--limit", type=int, default=None, help="keep the first N pairs only")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_pairs)
+
+
+def _pairs(args: argparse.Namespace) -> int:
+    from gptbert.tasks.generate import make_pairs
+
+    corpus = Path(args.corpus)
+    if not corpus.is_file():
+        raise CLIError(f"--corpus {corpus}: no such file")
+    pairs = make_pairs(args.kind, corpus, limit=args.limit)
+    if not pairs:
+        raise CLIError(f"{corpus}: no {args.kind} pairs found (is it the right corpus for this kind?)")
+    dev: list[tuple[str, str]] = []
+    if args.dev_out:
+        if not 0 < args.dev_size < len(pairs):
+            raise CLIError(f"--dev-size {args.dev_size}: expected 1..{len(pairs) - 1} ({len(pairs)} pairs)")
+        pairs, dev = pairs[: -args.dev_size], pairs[-args.dev_size:]
+
+    def lines(rows: list[tuple[str, str]]) -> str:
+        return "".join(json.dumps({"source": s, "target": t}, ensure_ascii=False) + "\n" for s, t in rows)
+
+    write_text_atomic(Path(args.out), lines(pairs), args.force)
+    if args.dev_out:
+        write_text_atomic(Path(args.dev_out), lines(dev), args.force)
+    print(json.dumps({"kind": args.kind, "train": {"path": args.out, "pairs": len(pairs)},
+                      **({"dev": {"path": args.dev_out, "pairs": len(dev)}} if args.dev_out else {})}))
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment, _add_pairs]  # type: ignore[type-arg]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

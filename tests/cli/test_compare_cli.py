@@ -193,10 +193,26 @@ def test_demo_check_fails_on_a_failed_candidate(tmp_path):
       "--budget", "10s", "--pretrain-budget", "10s"], "must be less than --budget"),
     (["--train", str(DEMO_DIR / "train.tsv"), "--precision", "fp32,fp8"], "--precision"),
     (["--train", "/nonexistent/train.tsv"], "no such file"),
+    (["--train", str(DEMO_DIR / "train.tsv"), "--compress", "prune-magnitude"], "pruning and distillation need"),
 ])
 def test_compare_user_errors(tmp_path, argv, message):
     rc, _, err = run_cli(["compare", *argv, "--out", str(tmp_path / "o"), "--no-db"])
     assert rc == 2 and message in err, err
+
+
+@pytest.mark.parametrize("precision, compress, expected", [
+    (None, "bf16,int8-dynamic", ["fp32", "bf16", "int8"]),
+    ("fp32,bf16", "int8-dynamic", ["fp32", "bf16", "int8"]),
+    ("bf16", "bf16", ["bf16"]),
+    ("fp32", None, ["fp32"]),
+    (None, None, None),
+])
+def test_compress_variants_join_the_precisions(precision, compress, expected):
+    import argparse
+
+    from gptbert.cli.compare import _precisions
+
+    assert _precisions(argparse.Namespace(precision=precision, compress=compress)) == expected
 
 
 POSITIVE = {"wonderful", "moving", "clever", "gripping", "charming", "delightful", "sharp", "brilliant", "warm",

@@ -52,3 +52,41 @@ def test_refuses_nonempty_out(clf_run: Path, tmp_path: Path, capsys: pytest.Capt
     (tmp_path / "keep.txt").write_text("user data")
     assert main(["compress", str(clf_run), "--method", "bf16", "--out", str(tmp_path)]) == 2
     assert (tmp_path / "keep.txt").read_text() == "user data"
+
+
+@pytest.fixture(scope="module")
+def small_train(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = (shared_data / "sst2" / "train.tsv").read_text().splitlines()[:161]  # header + 160 rows
+    path = tmp_path_factory.mktemp("data") / "train.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("student", ["bert-tiny", "gpt-micro"])
+def test_distill_trains_a_student_run(student: str, clf_run: Path, small_train: Path, shared_data: Path,
+                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gptbert.api import LM
+    from gptbert.run import load_run
+
+    out = tmp_path / student
+    assert main(["compress", str(clf_run), "--method", "distill", "--student", student, "--train", str(small_train),
+                 "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "40", "--max-steps", "6",
+                 "--batch-size", "16", "--vocab-size", "300", "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["steps"] == 6 and 0.0 <= report["student_dev_accuracy"] <= 1.0
+    assert 0.0 <= report["teacher_dev_accuracy"] <= 1.0
+    run = load_run(out)
+    assert run.task.extra["distilled_from"] == str(clf_run) and run.labels == ["0", "1"]
+    assert run.config.family == ("gpt" if student == "gpt-micro" else "bert")
+    teacher = load_run(clf_run)
+    # Same tokenizer kind: the student reads the teacher's vocabulary; across families it has its own.
+    same_vocab = run.tokenizer.vocab_size == teacher.tokenizer.vocab_size and run.tokenizer.kind == teacher.tokenizer.kind
+    assert same_vocab == (student == "bert-tiny")
+    soft = run.metrics["soft_loss_first_last"]
+    assert len(soft) == 2 and all(v >= 0 for v in soft)
+    assert LM.load(out).classify(["a moving , funny film"])[0]["label"] in ("0", "1")
+
+
+def test_distill_needs_a_student_and_data(clf_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compress", str(clf_run), "--method", "distill", "--out", str(tmp_path / "s")]) == 2
+    assert "--student" in capsys.readouterr().err

@@ -113,3 +113,23 @@ def test_cli_modules_do_not_import_torch() -> None:
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
+
+
+def test_pairs_from_shakespeare_split_by_corpus_order(shared_data: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from gptbert.data.readers import read_pairs_file
+
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    argv = ["data", "pairs", "--kind", "speech-first-line", "--corpus", str(shared_data / "tinyshakespeare" / "input.txt"),
+            "--out", str(train), "--dev-out", str(dev), "--dev-size", "50", "--limit", "300"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["train"]["pairs"] == 250 and report["dev"]["pairs"] == 50
+    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines()]
+    assert all(r["source"].startswith(r["target"]) and len(r["source"]) > len(r["target"]) for r in rows)
+    assert not {r["source"] for r in rows} & {json.loads(x)["source"] for x in dev.read_text().splitlines()}
+    assert len(read_pairs_file(str(dev))) == 50  # the generate task reads what this writes
+    train.write_text("keep me")
+    assert main(argv) == 2 and train.read_text() == "keep me"  # never overwrites without --force
+    assert main(["data", "pairs", "--kind", "snippet-first-clause", "--corpus", str(tmp_path / "none.txt"),
+                 "--out", str(tmp_path / "x.jsonl")]) == 2
