@@ -279,5 +279,52 @@ def distill_classifier(
     return out, result, {"dev": final, "teacher_dev": teacher_dev, "label_map": label_map}
 
 
+def classify_batches(run: Run, train_path: str, *, n: int, batch_size: int = 32, seed: int = 0,
+                     model: nn.Module | None = None) -> list[dict[str, torch.Tensor]]:
+    """Up to ``n`` collated training batches of a classifier run (e.g. for head importance)."""
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import classify
+
+    t = run.task
+    data = classify.load_data(train_path, None, text_column=t.text_column, text_pair_column=t.text_pair_column,
+                              label_column=t.label_column, skip_bad_rows=True, seed=seed,
+                              label_map=LabelMap(run.labels), max_train=n * batch_size)
+    collate = classify.make_collator(run.tokenizer, (model or run.model).config, t.max_len)  # type: ignore[arg-type]
+    items = list(data.train.items) + list(data.dev.items)
+    return [collate(items[i:i + batch_size]) for i in range(0, min(len(items), n * batch_size), batch_size)]
+
+
+def recovery_finetune(
+    model: nn.Module,
+    run: Run,
+    train_path: str,
+    args: TrainArgs,
+    *,
+    dev_path: str | None = None,
+    max_train: int | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FitResult:
+    """Fine-tune a compressed ``model`` of classifier ``run`` (same tokenizer, labels and columns) in place.
+
+    Used after pruning (with :class:`gptbert.compress.KeepPrunedZero` among ``callbacks`` so
+    pruned weights stay zero); evaluation on ``dev_path`` (or a split of ``train_path``) picks
+    the best weights.
+    """
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import classify
+
+    if run.config.head != "classify" or not run.labels or run.tokenizer is None:
+        raise ValueError("recovery fine-tuning needs a classifier run (head 'classify', labels.json, tokenizer)")
+    t = run.task
+    label_map = LabelMap(run.labels)
+    data = classify.load_data(train_path, dev_path, text_column=t.text_column, text_pair_column=t.text_pair_column,
+                              label_column=t.label_column, skip_bad_rows=True, seed=args.seed, label_map=label_map,
+                              max_train=max_train)
+    collate = classify.make_collator(run.tokenizer, model.config, t.max_len)  # type: ignore[arg-type]
+    eval_fn, _ = _classify_eval(run.tokenizer, data.dev.items, t.max_len, len(label_map), args,
+                                args.out_dir or ".")
+    return fit(model, args, data.train, collate, eval_fn=eval_fn, callbacks=list(callbacks))
+
+
 def load(path: str | Path) -> Run:
     return load_run(path)

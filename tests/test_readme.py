@@ -41,3 +41,31 @@ def test_info_command_from_readme() -> None:
         out = subprocess.run([sys.executable, "-m", "gptbert", *cmd[1:]], capture_output=True, text=True, check=True).stdout
         if cmd[-1] == "gpt2":
             assert "124,439,808" in out
+
+
+def _commands() -> list[str]:
+    """Every gptbert command line of the README's bash blocks (continuations joined, comments cut)."""
+    out = []
+    for block in _blocks("bash"):
+        text = re.sub(r"\\\n\s*", " ", block)
+        for line in text.splitlines():
+            line = line.split(" #")[0].strip()
+            m = re.search(r"(?:^|-m )gptbert (.+)$", line)
+            if m:
+                out.append(m.group(1))
+    return out
+
+
+@pytest.mark.parametrize("line", _commands())
+def test_readme_commands_parse(line: str) -> None:
+    """The README's commands name real subcommands and options with valid values (parsed, not run)."""
+    import shlex
+
+    from gptbert.cli import build_parser
+
+    args = build_parser().parse_args(shlex.split(line))
+    assert callable(getattr(args, "func", None))
+
+
+def test_readme_has_commands() -> None:
+    assert len(_commands()) >= 10

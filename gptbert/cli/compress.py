@@ -31,9 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="export: file format")
     p.add_argument("--dev", help="labelled dev file: report quality of the original and the compressed model")
     p.add_argument("--max-examples", type=int, default=500, help="--dev: score at most this many examples")
-    d = p.add_argument_group("distill")
-    d.add_argument("--student", help="student: a preset (bert-mini, gpt-mini, ...) or a run/HF directory")
-    d.add_argument("--train", help="labelled training file (the teacher's columns and labels)")
+    d = p.add_argument_group("training (distill; prune-* recovery fine-tuning when --train is given)")
+    d.add_argument("--student", help="distill: a preset (bert-mini, gpt-mini, ...) or a run/HF directory")
+    d.add_argument("--train", help="labelled training file (the run's columns and labels): distill trains the "
+                                   "student on it; prune-magnitude / prune-heads fine-tune on it afterwards to "
+                                   "recover (pruned weights stay zero) and prune-heads ranks heads by gradient")
+    d.add_argument("--importance-batches", type=int, default=8,
+                   help="prune-heads with --train: training batches used to score the heads (default 8)")
     d.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the soft targets (default 2)")
     d.add_argument("--alpha", type=float, default=0.5, help="weight of the soft loss; 1 - alpha on the hard labels (default 0.5)")
     d.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
@@ -44,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     d.add_argument("--time-budget", default=None, help="wall-clock training budget, e.g. 5m")
     d.add_argument("--max-steps", type=int, default=None)
     d.add_argument("--max-epochs", type=int, default=None, help="default 1 when no other limit is set")
-    d.add_argument("--lr", type=float, default=1e-3, help="student learning rate (default 1e-3)")
+    d.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-3 for a preset student, else 5e-5)")
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: each epoch and at the end)")
     d.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -101,7 +106,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
         opts = {"sparsity": args.sparsity, "scope": args.scope}
     elif args.method == "prune-heads":
         opts = {"heads": args.heads}
+        if args.train:  # gradient-based head importance on training batches
+            from gptbert.pipeline import classify_batches
+
+            opts["batches"] = classify_batches(run, args.train, n=args.importance_batches, seed=args.seed)
     model, info = compress(run.model, args.method, **opts)
+    if args.train and args.method in ("prune-magnitude", "prune-heads"):
+        info["recovery"] = _recover(args, run, model, out)
     extra = {name: Path(args.run) / name for name in COPIED if (Path(args.run) / name).exists()}
     save_compressed(model, out, info, extra_files=extra)
     compressed = load_run(out)
@@ -113,23 +124,56 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(args: argparse.Namespace, out: Path, lr: float):  # type: ignore[no-untyped-def]
+    from gptbert.train import TrainArgs
+
+    if args.max_steps is None and args.max_epochs is None and args.time_budget is None:
+        args.max_epochs = 1
+    try:
+        return TrainArgs(max_steps=args.max_steps, max_epochs=args.max_epochs, time_budget=args.time_budget,
+                         lr=args.lr if args.lr is not None else lr, batch_size=args.batch_size,
+                         precision=args.precision, seed=args.seed, eval_every=args.eval_every,
+                         progress=not args.no_progress, out_dir=str(out), warmup_ratio=0.06, eval_metric="accuracy",
+                         save_every=0, tensorboard=False)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _recover(args: argparse.Namespace, run, model, out: Path) -> dict:  # type: ignore[no-untyped-def]
+    """Recovery fine-tuning of a pruned classifier on --train (pruned weights kept at zero)."""
+    import tempfile
+
+    from gptbert.compress import KeepPrunedZero, masks_from_zeros, sparsity
+    from gptbert.data.readers import DataError
+    from gptbert.pipeline import recovery_finetune
+
+    callbacks = [KeepPrunedZero(masks_from_zeros(model))] if args.method == "prune-magnitude" else []
+    with tempfile.TemporaryDirectory(prefix="gptbert-recover-") as tmp:  # its checkpoints are not the output
+        targs = _train_args(args, Path(tmp), lr=5e-5)
+        try:
+            result = recovery_finetune(model, run, args.train, targs, dev_path=args.dev, max_train=args.max_train,
+                                       callbacks=callbacks)
+        except (ValueError, FileNotFoundError, DataError) as e:
+            raise CLIError(str(e)) from None
+    rec = {"steps": result.steps, "stop_reason": result.stop_reason, "train_s": round(result.wall_time, 1),
+           "best": result.best_metric}
+    if args.method == "prune-magnitude":
+        rec["sparsity_after"] = sparsity(model)
+    return rec
+
+
 def _distill(args: argparse.Namespace, run, out: Path, before: dict, example: dict) -> int:  # type: ignore[no-untyped-def]
     from gptbert.data.readers import DataError
     from gptbert.measure import saved_size_mb
     from gptbert.pipeline import distill_classifier
     from gptbert.run import load_run
+    from gptbert.config import PRESETS
     from gptbert.tasks.classify import make_collator
-    from gptbert.train import TrainArgs
 
     if not args.student or not args.train:
         raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")
-    if args.max_steps is None and args.max_epochs is None and args.time_budget is None:
-        args.max_epochs = 1
+    targs = _train_args(args, out, lr=1e-3 if args.student in PRESETS else 5e-5)
     try:
-        targs = TrainArgs(max_steps=args.max_steps, max_epochs=args.max_epochs, time_budget=args.time_budget,
-                          lr=args.lr, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                          eval_every=args.eval_every, progress=not args.no_progress, out_dir=str(out),
-                          warmup_ratio=0.06, eval_metric="accuracy")
         path, result, extra = distill_classifier(
             args.run, args.student, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
             vocab_size=args.vocab_size, max_len=args.max_len, temperature=args.temperature, alpha=args.alpha,

@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=None, help="generation: sample at this temperature")
     p.add_argument("--top-k", type=int, default=None, help="fill-mask: candidates to list; generation: top-k sampling")
     p.add_argument("--k", type=int, default=None, help="extractive summaries: sentences to pick")
+    p.add_argument("--seed", type=int, default=None, help="generation: seed of the sampler (reproducible samples)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.set_defaults(func=cmd_predict)
 
@@ -143,7 +144,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
-            "top_k": args.top_k, "k": args.k}
+            "top_k": args.top_k, "k": args.k, "seed": args.seed}
     if args.temperature:
         opts["do_sample"] = True
     if run.config.head not in ("pretrain", "mlm") and args.top_k is not None:

@@ -90,3 +90,34 @@ def test_distill_trains_a_student_run(student: str, clf_run: Path, small_train: 
 def test_distill_needs_a_student_and_data(clf_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compress", str(clf_run), "--method", "distill", "--out", str(tmp_path / "s")]) == 2
     assert "--student" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method,extra", [("prune-magnitude", ["--sparsity", "0.5"]), ("prune-heads", ["--heads", "2"])])
+def test_pruning_with_recovery_fine_tuning(method: str, extra: list[str], clf_run: Path, small_train: Path,
+                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gptbert.compress import sparsity
+    from gptbert.models import count_parameters
+    from gptbert.run import load_run
+
+    out = tmp_path / method
+    assert main(["compress", str(clf_run), "--method", method, *extra, "--train", str(small_train),
+                 "--max-steps", "4", "--batch-size", "16", "--no-progress", "--out", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)["info"]
+    assert info["recovery"]["steps"] == 4
+    pruned = load_run(out).model
+    before = load_run(clf_run).model
+    if method == "prune-magnitude":
+        # Zeros survive four optimizer steps of recovery, and the other weights did move.
+        assert info["recovery"]["sparsity_after"] == pytest.approx(0.5, abs=0.01)
+        assert sparsity(pruned) == pytest.approx(0.5, abs=0.01)
+        changed = [not torch_equal(a, b) for a, b in zip(pruned.parameters(), before.parameters())]
+        assert any(changed)
+    else:
+        assert info["importance"] == "gradient"
+        assert count_parameters(pruned) < count_parameters(before)
+
+
+def torch_equal(a, b) -> bool:  # noqa: ANN001
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))

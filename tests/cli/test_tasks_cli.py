@@ -93,6 +93,19 @@ def test_predict_generate_from_file(capsys, runs_root, shared_data, tmp_path):
     assert [json.loads(x)["source"] for x in stdout.splitlines()] == ["Good morrow, sir.", "Where is the king?"]
 
 
+def test_predict_sampling_is_reproducible_with_a_seed(capsys, runs_root, shared_data):
+    run = _runs.gen_run(runs_root, shared_data, "gpt")
+    argv = ["predict", str(run["path"]), "--text", "Good morrow, sir.", "--max-new-tokens", "12", "--temperature", "1.5"]
+
+    def sample(seed: str) -> str:
+        code, stdout, err = _run(capsys, *argv, "--seed", seed)
+        assert code == 0, err
+        return json.loads(stdout)["output"]
+
+    assert sample("1") == sample("1")
+    assert len({sample(str(s)) for s in range(2, 7)}) > 1  # sampling, not greedy
+
+
 def test_fill_mask(capsys, runs_root, shared_data, minilm_dir):
     run = _runs.pretrain_run(runs_root, shared_data, "bert")
     code, stdout, err = _run(capsys, "fill-mask", str(run["path"]), "the movie was [MASK] .", "--top-k", "4")
