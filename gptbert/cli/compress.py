@@ -58,14 +58,45 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_compress)
 
 
-def _latency_ms(model, batch) -> float:  # type: ignore[no-untyped-def]
+PROBE_TEXTS = ("a short example sentence .", "the plot moves slowly but the acting is strong",
+               "i would not watch it again", "an honest , funny and moving film about growing up")
+
+
+def _texts(args: argparse.Namespace, run) -> list[str]:  # type: ignore[no-untyped-def]
+    """Inputs for timing: the first 64 texts of --dev when given, else a few fixed sentences."""
+    if args.dev:
+        from gptbert.data.readers import read_task_file
+
+        data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
+                              label_column=run.task.label_column, skip_bad_rows=True)
+        if data.texts:
+            return list(data.texts[:64])
+    return list(PROBE_TEXTS)
+
+
+def _speed(run, texts: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Batch-1 latency (p50 / p95 over the texts in turn) and batch-32 throughput of the forward pass."""
+    import itertools
+
     import torch
 
-    from gptbert.measure import latency_stats, time_callable
+    from gptbert.measure import latency_stats, throughput, time_callable
+    from gptbert.tasks.classify import make_collator
 
-    inputs = {k: v for k, v in batch.items() if k not in ("targets", "next_sentence_label")}
+    collate = make_collator(run.tokenizer, run.config, run.task.max_len)
+
+    def inputs(batch: list[str]) -> dict:
+        b = collate([(t, None, None) for t in batch])
+        return {k: v for k, v in b.items() if k not in ("targets", "next_sentence_label")}
+
+    singles = [inputs([t]) for t in texts[:16]]
+    big = inputs([texts[i % len(texts)] for i in range(32)])
+    turn = itertools.cycle(singles)
     with torch.inference_mode():
-        return latency_stats(time_callable(lambda: model(**inputs), warmup=2, repeats=10))["p50_ms"]
+        lat = latency_stats(time_callable(lambda: run.model(**next(turn)), warmup=3, repeats=30))
+        tput = throughput(lambda: run.model(**big), 32, warmup=1, repeats=3)
+    return {"latency_ms_bs1": round(lat["p50_ms"], 3), "latency_ms_bs1_p95": round(lat["p95_ms"], 3),
+            "throughput_bs32": round(tput, 1)}
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -83,13 +114,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if run.tokenizer is None:
         raise CLIError(f"{args.run}: no tokenizer files")
-    example = make_collator(run.tokenizer, run.config, run.task.max_len)([("a short example sentence .", None, None)])
-    before = {"size_mb": saved_size_mb(Path(args.run) / "model.safetensors"), "latency_ms_bs1": _latency_ms(run.model, example)}
+    example = make_collator(run.tokenizer, run.config, run.task.max_len)([(PROBE_TEXTS[0], None, None)])
+    texts = _texts(args, run)
+    before = {"size_mb": saved_size_mb(Path(args.run) / "model.safetensors"), **_speed(run, texts)}
     if args.dev and run.config.head == "classify":
         before["dev"] = _quality(run, args)
 
     if args.method == "distill":
-        return _distill(args, run, out, before, example)
+        return _distill(args, run, out, before, texts)
 
     if args.method == "export":
         from gptbert.compress.export import export_onnx, export_torchscript
@@ -116,7 +148,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     extra = {name: Path(args.run) / name for name in COPIED if (Path(args.run) / name).exists()}
     save_compressed(model, out, info, extra_files=extra)
     compressed = load_run(out)
-    after = {"size_mb": saved_size_mb(out / "model.safetensors"), "latency_ms_bs1": _latency_ms(compressed.model, example)}
+    after = {"size_mb": saved_size_mb(out / "model.safetensors"), **_speed(compressed, texts)}
     if args.dev and run.config.head == "classify":
         after["dev"] = _quality(compressed, args)
     print(json.dumps({"method": args.method, "out": str(out), "original": before, "compressed": after,
@@ -162,13 +194,12 @@ def _recover(args: argparse.Namespace, run, model, out: Path) -> dict:  # type: 
     return rec
 
 
-def _distill(args: argparse.Namespace, run, out: Path, before: dict, example: dict) -> int:  # type: ignore[no-untyped-def]
+def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list[str]) -> int:  # type: ignore[no-untyped-def]
     from gptbert.data.readers import DataError
     from gptbert.measure import saved_size_mb
     from gptbert.pipeline import distill_classifier
     from gptbert.run import load_run
     from gptbert.config import PRESETS
-    from gptbert.tasks.classify import make_collator
 
     if not args.student or not args.train:
         raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")
@@ -181,8 +212,7 @@ def _distill(args: argparse.Namespace, run, out: Path, before: dict, example: di
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     student = load_run(path)
-    probe = make_collator(student.tokenizer, student.config, student.task.max_len)([("a short example sentence .", None, None)])
-    after = {"size_mb": saved_size_mb(path / "model.safetensors"), "latency_ms_bs1": _latency_ms(student.model, probe)}
+    after = {"size_mb": saved_size_mb(path / "model.safetensors"), **_speed(student, texts)}
     if args.dev:
         after["dev"] = _quality(student, args)
     print(json.dumps({"method": "distill", "out": str(path), "student": args.student, "steps": result.steps,

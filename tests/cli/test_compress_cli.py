@@ -34,6 +34,9 @@ def test_compress_writes_a_loadable_run(method: str, extra: list[str], clf_run: 
                  "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "40"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert 0.0 <= report["compressed"]["dev"] <= 1.0 and report["original"]["size_mb"] > 0
+    for side in ("original", "compressed"):
+        speed = report[side]
+        assert speed["throughput_bs32"] > 0 and 0 < speed["latency_ms_bs1"] <= speed["latency_ms_bs1_p95"]
     lm = LM.load(out)
     assert lm.classify(["a moving , funny film"])[0]["label"] in ("0", "1")
     if method == "int8-dynamic":
