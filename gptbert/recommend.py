@@ -1,8 +1,8 @@
 """Pick a model from measurements (``recommend``) or, with none, from priors.
 
 :func:`recommend` filters measured candidates by deployment constraints, ranks the rest
-(quality first; candidates whose 95 % intervals overlap count as tied and the cheaper
-one wins: p95 latency, then inference memory, then size), and explains the choice with
+(quality first; candidates whose quality difference is not significant at 95 % count as
+tied and the cheaper one wins: p95 latency, then inference memory, then size), and explains the choice with
 the measured numbers. :func:`recommend_from_priors` answers before anything has been
 measured, from the rules documented in ``docs/recommend-priors.md``.
 
@@ -248,20 +248,29 @@ def _violations(pt: _Point, cons: Constraints) -> list[str]:
     return out
 
 
-def _overlap(a: _Point, b: _Point) -> bool:
-    (alo, ahi), (blo, bhi) = a.interval, b.interval
-    return alo <= bhi and blo <= ahi
+def _se(p: _Point) -> float:
+    """Standard error of a candidate's quality, read off its 95 % bootstrap interval."""
+    lo, hi = p.interval
+    return (hi - lo) / (2 * 1.96)
+
+
+def _tied(a: _Point, b: _Point) -> bool:
+    """True when the quality difference is not significant at 95 %: ``|a - b|`` is within
+    1.96 standard errors of the difference, ``sqrt(se_a^2 + se_b^2)`` (two independent
+    estimates). Asking whether the two intervals overlap instead would be too lenient:
+    intervals of two candidates 2.8 standard errors apart still overlap."""
+    return abs(a.score - b.score) <= 1.96 * math.hypot(_se(a), _se(b)) + 1e-12
 
 
 def _rank(points: list[_Point]) -> list[tuple[_Point, int]]:
     """(point, tier) best first. A tier holds the best remaining candidate and every
-    candidate whose interval overlaps it; within a tier the cheapest comes first."""
+    candidate statistically tied with it (:func:`_tied`); within a tier the cheapest comes first."""
     remaining = sorted(points, key=lambda p: (-p.score, p.cost(), p.c.name))
     ranked: list[tuple[_Point, int]] = []
     tier = 0
     while remaining:
         leader = remaining[0]
-        group = [p for p in remaining if _overlap(p, leader)]
+        group = [p for p in remaining if _tied(p, leader)]
         group.sort(key=lambda p: (p.cost(), -p.score, p.c.name))
         ranked.extend((p, tier) for p in group)
         remaining = [p for p in remaining if p not in group]
@@ -285,18 +294,18 @@ def _choice_reasons(best: _Point, ranked: list[tuple[_Point, int]], cons: Constr
             nq = nxt.c.quality
             assert nq is not None and nq.value is not None
             reasons.append(f"best quality: {quality}, {_gap(q.value, nq.value, q.metric)} ahead of "
-                           f"{nxt.c.name} ({_q(nq.value, q.metric)}) with non-overlapping intervals")
+                           f"{nxt.c.name} ({_q(nq.value, q.metric)}), a significant difference at 95%")
         else:
             reasons.append(f"the only candidate meeting the constraints: {quality}")
     else:
         names = ", ".join(f"{p.c.name} ({_q(p.c.quality.value, q.metric)}{_ci(p.c, inner=True)})"  # type: ignore[union-attr]
                           for p in tied)
         if top is best:
-            reasons.append(f"{quality}: the highest, but the 95% intervals overlap with {names}, so quality "
+            reasons.append(f"{quality}: the highest, but not significantly above {names} (95%), so quality "
                            "is a statistical tie and the cheapest of the tied candidates wins")
         else:
-            reasons.append(f"{quality}: statistically tied with {names}; the intervals overlap, so the "
-                           "cheapest of the tied candidates wins")
+            reasons.append(f"{quality}: statistically tied with {names} (the difference is not significant "
+                           "at 95%), so the cheapest of the tied candidates wins")
     if best.p95 is not None:
         text = f"p95 latency {_ms(best.p95)} ms at batch 1 ({best.precision})"
         if best.p50 is not None:
@@ -328,7 +337,11 @@ def _choice_reasons(best: _Point, ranked: list[tuple[_Point, int]], cons: Constr
         margins.append(f"max_disk_mb {_limit(cons.max_disk_mb)} (uses {best.disk / cons.max_disk_mb:.0%})")
     if margins:
         reasons.append("meets " + ", ".join(margins))
-    if best.precision != "fp32" and not c.extra.get("quality_precision") == best.precision:
+    by_precision = c.extra.get("dev_accuracy_by_precision") or {}
+    if best.precision != "fp32" and q.metric == "accuracy" and by_precision.get(best.precision) is not None:
+        reasons.append(f"accuracy at {best.precision}: {_q(by_precision[best.precision], 'accuracy')} on dev, "
+                       f"measured (fp32: {_q(q.value, 'accuracy')})")
+    elif best.precision != "fp32" and not c.extra.get("quality_precision") == best.precision:
         reasons.append(f"note: quality was measured at fp32; confirm {q.metric} at {best.precision} before deploying")
     if hardware is not None:
         measured_on = "cuda" if hardware.get("device") == "cuda" or (
@@ -347,10 +360,10 @@ def _runner_up_note(best: _Point, other: _Point, tied: bool) -> str:
     d = other.score - best.score
     if d > 0:
         head = (f"{other.c.name} is {_gap(oq.value, q.value, q.metric)} better on {q.metric}"
-                + (" (within the 95% intervals, so not a significant difference)" if tied else ""))
+                + (" (not a significant difference at 95%)" if tied else ""))
     elif d < 0:
         head = (f"{other.c.name} is {_gap(q.value, oq.value, q.metric)} worse on {q.metric}"
-                + (" (within the 95% intervals)" if tied else ""))
+                + (" (not significant at 95%)" if tied else ""))
     else:
         head = f"{other.c.name} has the same {q.metric} ({_q(q.value, q.metric)})"
     pros: list[str] = []  # where the runner-up is cheaper
@@ -366,7 +379,7 @@ def _runner_up_note(best: _Point, other: _Point, tied: bool) -> str:
             pros.append(f"{_ratio(best.p95, other.p95)} faster at p95 ({_ms(other.p95)} vs {_ms(best.p95)} ms)")
             conditions.append(f"your latency budget is below {_ms(best.p95)} ms")
     if best.memory is not None and other.memory is not None:
-        if other.memory < best.memory:
+        if other.memory < 0.95 * best.memory:  # smaller differences are within run-to-run noise
             pros.append(f"lighter in memory ({_mb(other.memory)} vs {_mb(best.memory)} MB peak RSS)")
             conditions.append(f"your memory budget is below {_mb(best.memory)} MB")
         elif other.memory > 1.2 * best.memory:

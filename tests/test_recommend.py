@@ -49,6 +49,31 @@ def test_clear_quality_winner_beats_cheaper_candidate():
     assert "20.0x faster" in rec.runner_up_note and "latency budget is below 60.0 ms" in rec.runner_up_note
 
 
+def test_overlapping_intervals_are_not_a_tie_when_the_difference_is_significant():
+    # Measured on SST-2 dev (872): 0.771 [0.742, 0.800] vs 0.819 [0.795, 0.844]. The intervals touch, but
+    # the difference (4.8 points) is above 1.96 standard errors of the difference (about 3.8 points).
+    fast = make_candidate("fast", "bert", 0.771, (0.742, 0.800), {"fp32": (5.0, 6.0)}, {"fp32": 20.0}, 300.0, 10)
+    good = make_candidate("good", "bert", 0.819, (0.795, 0.844), {"fp32": (20.0, 27.0)}, {"fp32": 87.0}, 600.0, 10)
+    close = make_candidate("close", "gpt", 0.795, (0.766, 0.821), {"fp32": (7.0, 9.0)}, {"fp32": 16.0}, 370.0, 10)
+    rec = recommend([fast, good], Constraints(precision="fp32"))
+    assert rec.choice == "good" and "significant difference at 95%" in rec.reasons[0]
+    # 2.4 points apart with similar intervals: a statistical tie, the cheaper one wins.
+    rec = recommend([good, close, fast], Constraints(precision="fp32"))
+    assert rec.choice == "close" and rec.ranking == ["close", "good", "fast"]
+    assert "not a significant difference at 95%" in rec.runner_up_note
+
+
+def test_reduced_precision_quality_is_cited_when_measured():
+    c = make_candidate("q", "bert", 0.90, (0.88, 0.92), {"fp32": (9.0, 10.0), "int8": (4.0, 5.0)},
+                       {"fp32": 40.0, "int8": 12.0}, 300.0, 10)
+    rec = recommend([c])
+    assert rec.precision == "int8" and any("confirm accuracy at int8" in r for r in rec.reasons)
+    c.extra["dev_accuracy_by_precision"] = {"fp32": 0.90, "int8": 0.894}
+    rec = recommend([c])
+    assert any("accuracy at int8: 0.894 on dev, measured (fp32: 0.900)" in r for r in rec.reasons)
+    assert not any("confirm" in r for r in rec.reasons)
+
+
 def test_tie_on_latency_broken_by_memory_then_size():
     a = make_candidate("a", "bert", 0.85, (0.83, 0.87), {"fp32": (5.0, 6.0)}, {"fp32": 40.0}, 300.0, 10)
     b = make_candidate("b", "bert", 0.86, (0.84, 0.88), {"fp32": (5.0, 6.0)}, {"fp32": 30.0}, 250.0, 10)
