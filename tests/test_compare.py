@@ -253,3 +253,13 @@ def test_choose_threads():
     n, why = choose_threads(None, cores=2, load=5.0, default=2)
     assert n == 1 and "busy" in why and "5.0" in why
     assert choose_threads(None, cores=1, load=4.0, default=1)[0] == 1
+
+
+def test_default_learning_rates_by_preset_shape() -> None:
+    from gptbert.compare import CandidateSpec, default_lrs
+
+    assert default_lrs(CandidateSpec(name="b", source="bert-mini")) == (2e-4, 3e-4)  # post-LN, 256 wide
+    assert default_lrs(CandidateSpec(name="t", source="bert-tiny")) == (1e-3, 1e-3)  # post-LN, 128 wide
+    assert default_lrs(CandidateSpec(name="g", source="gpt-mini")) == (1e-3, 1e-3)  # pre-LN
+    assert default_lrs(CandidateSpec(name="e", source="elmo-small")) == (1e-3, 1e-3)
+    assert default_lrs(CandidateSpec(name="c", source="/some/checkpoint")) == (1e-4, 1e-4)

@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="vocabulary size of the shared tokenizers trained for presets (default 8000; demo 2000)")
     p.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
     p.add_argument("--lr", type=float, default=None,
-                   help="fine-tuning learning rate (default 1e-3 for GPT/ELMo presets, 2e-4 for post-LN BERT "
-                        "presets, 1e-4 for checkpoints)")
+                   help="fine-tuning learning rate (default 1e-3 for presets, 2e-4 for post-LN BERT presets wider "
+                        "than 128 such as bert-mini, 1e-4 for checkpoints)")
     p.add_argument("--pretrain-lr", type=float, default=None,
-                   help="pre-training learning rate (default 1e-3; 3e-4 for post-LN BERT presets)")
+                   help="pre-training learning rate (default 1e-3; 3e-4 for post-LN BERT presets wider than 128)")
     p.add_argument("--max-epochs", type=int, default=10, help="fine-tuning epochs at most (default 10)")
     p.add_argument("--max-steps", type=int, default=None, help="optimizer steps at most, per phase")
     p.add_argument("--patience", type=int, default=3,
