@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from gptbert.config import PRESETS, ModelConfig
 from gptbert.run import Run, TaskInfo, load_run, pretrain_head, save_run, with_head
+from gptbert.tasks.registry import prepare_args
 from gptbert.tokenizer import Tokenizer
 from gptbert.train import FitResult, TrainArgs, fit
 
@@ -133,21 +134,16 @@ def pretrain(
     return train_dir, result
 
 
-def _classify_eval(tok: Tokenizer, dev_examples: list[Any], max_len: int, num_labels: int, args: TrainArgs,
-                   out_dir: str | Path) -> tuple[Any, Path]:
-    """Dev-set evaluation for ``fit`` (accuracy by default) and the run directory, set on ``args``."""
+def _classify_eval(tok: Tokenizer, dev_examples: list[Any], max_len: int, num_labels: int,
+                   args: TrainArgs) -> Any:
+    """Dev-set evaluation for ``fit``: classification metrics at the training precision."""
     from gptbert.tasks import classify
 
     def eval_fn(m: nn.Module) -> dict[str, float]:
         r = classify.evaluate(m, tok, dev_examples, max_len=max_len, num_labels=num_labels, precision=args.precision)
         return {k: v for k, v in r.items() if isinstance(v, float)}
 
-    if args.eval_metric in ("loss", None, ""):
-        args.eval_metric = "accuracy"
-    out = Path(out_dir)
-    if args.out_dir is None:
-        args.out_dir = str(out)
-    return eval_fn, out
+    return eval_fn
 
 
 def finetune(
@@ -186,7 +182,9 @@ def finetune(
     model, tok = src.model, src.tokenizer
     collate = classify.make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
     dev_examples = data.dev.items
-    eval_fn, out = _classify_eval(tok, dev_examples, max_len, len(data.label_map), args, out_dir)
+    eval_fn = _classify_eval(tok, dev_examples, max_len, len(data.label_map), args)
+    out = Path(out_dir)
+    prepare_args(args, out, "accuracy")
     start = time.perf_counter()
     result = fit(model, args, data.train, collate, eval_fn=eval_fn)
     final = classify.evaluate(model, tok, dev_examples, max_len=max_len, num_labels=len(data.label_map),
@@ -200,6 +198,21 @@ def finetune(
     }
     save_run(out, model, tok, info, labels=data.label_map.labels, metrics=metrics, args=asdict(args))
     return out, result, {"dev": final, "label_map": data.label_map, "dev_examples": dev_examples}
+
+
+def classifier_data(run: Run, train_path: str, dev_path: str | None = None, *, seed: int = 0,
+                    max_train: int | None = None, skip_bad_rows: bool = True) -> Any:
+    """``classify.load_data`` of files in a classifier run's format: its columns and label map."""
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import classify
+
+    if run.config.head != "classify" or not run.labels:
+        raise ValueError(f"{run.path}: expected a fine-tuned classifier run (head 'classify' with labels.json); "
+                         f"it has head {run.config.head!r}")
+    t = run.task
+    return classify.load_data(train_path, dev_path, text_column=t.text_column, text_pair_column=t.text_pair_column,
+                              label_column=t.label_column, skip_bad_rows=skip_bad_rows, seed=seed,
+                              label_map=LabelMap(run.labels), max_train=max_train)
 
 
 def distill_classifier(
@@ -228,21 +241,16 @@ def distill_classifier(
     reads the same sentences through its own collator every step.
     """
     from gptbert.compress.distill import distill
-    from gptbert.data.readers import LabelMap
     from gptbert.tasks import classify
 
     teacher = load_run(teacher_dir)
-    if teacher.config.head != "classify" or not teacher.labels:
-        raise ValueError(f"{teacher_dir}: the teacher must be a fine-tuned classifier run (head 'classify' with "
-                         f"labels.json); it has head {teacher.config.head!r}")
     if teacher.tokenizer is None:
         raise ValueError(f"{teacher_dir}: no tokenizer files")
+    data = classifier_data(teacher, train_path, dev_path, seed=args.seed, max_train=max_train,
+                           skip_bad_rows=skip_bad_rows)
     t_task = teacher.task
     max_len = max_len or t_task.max_len
-    label_map = LabelMap(teacher.labels)
-    data = classify.load_data(train_path, dev_path, text_column=t_task.text_column,
-                              text_pair_column=t_task.text_pair_column, label_column=t_task.label_column,
-                              skip_bad_rows=skip_bad_rows, seed=args.seed, label_map=label_map, max_train=max_train)
+    label_map = data.label_map
     if tokenizer is None and student in PRESETS:
         family = ModelConfig.from_name(student).family
         if tokenizer_kind(family) == teacher.tokenizer.kind:
@@ -255,7 +263,9 @@ def distill_classifier(
     student_collate = classify.make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
     shared = tok is teacher.tokenizer and max_len == t_task.max_len
     dev_examples = data.dev.items
-    eval_fn, out = _classify_eval(tok, dev_examples, max_len, len(label_map), args, out_dir)
+    eval_fn = _classify_eval(tok, dev_examples, max_len, len(label_map), args)
+    out = Path(out_dir)
+    prepare_args(args, out, "accuracy")
     start = time.perf_counter()
     result = distill(teacher.model, model, data.train, student_collate if shared else teacher_collate, args,
                      temperature=temperature, alpha=alpha, student_collate=None if shared else student_collate,
@@ -282,14 +292,10 @@ def distill_classifier(
 def classify_batches(run: Run, train_path: str, *, n: int, batch_size: int = 32, seed: int = 0,
                      model: nn.Module | None = None) -> list[dict[str, torch.Tensor]]:
     """Up to ``n`` collated training batches of a classifier run (e.g. for head importance)."""
-    from gptbert.data.readers import LabelMap
     from gptbert.tasks import classify
 
-    t = run.task
-    data = classify.load_data(train_path, None, text_column=t.text_column, text_pair_column=t.text_pair_column,
-                              label_column=t.label_column, skip_bad_rows=True, seed=seed,
-                              label_map=LabelMap(run.labels), max_train=n * batch_size)
-    collate = classify.make_collator(run.tokenizer, (model or run.model).config, t.max_len)  # type: ignore[arg-type]
+    data = classifier_data(run, train_path, seed=seed, max_train=n * batch_size)
+    collate = classify.make_collator(run.tokenizer, (model or run.model).config, run.task.max_len)  # type: ignore[arg-type]
     items = list(data.train.items) + list(data.dev.items)
     return [collate(items[i:i + batch_size]) for i in range(0, min(len(items), n * batch_size), batch_size)]
 
@@ -310,19 +316,16 @@ def recovery_finetune(
     pruned weights stay zero); evaluation on ``dev_path`` (or a split of ``train_path``) picks
     the best weights.
     """
-    from gptbert.data.readers import LabelMap
     from gptbert.tasks import classify
 
-    if run.config.head != "classify" or not run.labels or run.tokenizer is None:
-        raise ValueError("recovery fine-tuning needs a classifier run (head 'classify', labels.json, tokenizer)")
+    if run.tokenizer is None:
+        raise ValueError(f"{run.path}: recovery fine-tuning needs the run's tokenizer files")
+    data = classifier_data(run, train_path, dev_path, seed=args.seed, max_train=max_train)
     t = run.task
-    label_map = LabelMap(run.labels)
-    data = classify.load_data(train_path, dev_path, text_column=t.text_column, text_pair_column=t.text_pair_column,
-                              label_column=t.label_column, skip_bad_rows=True, seed=args.seed, label_map=label_map,
-                              max_train=max_train)
+    label_map = data.label_map
     collate = classify.make_collator(run.tokenizer, model.config, t.max_len)  # type: ignore[arg-type]
-    eval_fn, _ = _classify_eval(run.tokenizer, data.dev.items, t.max_len, len(label_map), args,
-                                args.out_dir or ".")
+    eval_fn = _classify_eval(run.tokenizer, data.dev.items, t.max_len, len(label_map), args)
+    prepare_args(args, None, "accuracy")
     return fit(model, args, data.train, collate, eval_fn=eval_fn, callbacks=list(callbacks))
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,24 @@ def minilm_dir() -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     assert (path / "model.safetensors").is_file(), path
     return path
+
+
+@pytest.fixture(scope="session")
+def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the shared tiny task runs of tests/tasks/_runs.py are written (tests/tasks, tests/cli)."""
+    return tmp_path_factory.mktemp("task_runs")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Every test starts with one intra-op thread and leaves the count as it found it (a test
+    that changes it, e.g. a comparison with ``--threads``, cannot leak it into the next)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,14 +25,6 @@ VOCAB, BLOCK = 99, 64
 PAD = 1  # non-zero on purpose: HF's beam search fills finished rows with eos when pad_token_id is 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models are tiny: extra threads only add synchronisation (and contention on shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -54,14 +54,6 @@ from tests._train_helpers import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Other jobs share the CPU; one thread also keeps results identical to the subprocesses'."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def chars(shared_data: Path) -> tuple[torch.Tensor, list[str]]:

@@ -62,16 +62,24 @@ PROBE_TEXTS = ("a short example sentence .", "the plot moves slowly but the acti
                "i would not watch it again", "an honest , funny and moving film about growing up")
 
 
-def _texts(args: argparse.Namespace, run) -> list[str]:  # type: ignore[no-untyped-def]
-    """Inputs for timing: the first 64 texts of --dev when given, else a few fixed sentences."""
-    if args.dev:
-        from gptbert.data.readers import read_task_file
+def _dev_set(args: argparse.Namespace, run) -> tuple[list[str], list]:  # type: ignore[no-untyped-def]
+    """(timing texts, scored examples), read once from --dev in the run's columns and labels.
 
-        data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
-                              label_column=run.task.label_column, skip_bad_rows=True)
-        if data.texts:
-            return list(data.texts[:64])
-    return list(PROBE_TEXTS)
+    Timing uses the first 64 texts (a few fixed sentences without --dev); quality the first
+    --max-examples labelled examples (none without --dev or for a non-classifier run).
+    """
+    if not args.dev:
+        return list(PROBE_TEXTS), []
+    from gptbert.data.readers import LabelMap, read_task_file
+    from gptbert.tasks.classify import examples_of
+
+    data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
+                          label_column=run.task.label_column, skip_bad_rows=True)
+    texts = list(data.texts[:64]) or list(PROBE_TEXTS)
+    if run.config.head != "classify":
+        return texts, []
+    labels = LabelMap(run.labels) if run.labels else LabelMap.from_data(data)
+    return texts, examples_of(data, labels)[: args.max_examples]
 
 
 def _speed(run, texts: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -115,13 +123,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if run.tokenizer is None:
         raise CLIError(f"{args.run}: no tokenizer files")
     example = make_collator(run.tokenizer, run.config, run.task.max_len)([(PROBE_TEXTS[0], None, None)])
-    texts = _texts(args, run)
+    texts, scored = _dev_set(args, run)
     before = {"size_mb": saved_size_mb(Path(args.run) / "model.safetensors"), **_speed(run, texts)}
-    if args.dev and run.config.head == "classify":
-        before["dev"] = _quality(run, args)
+    if scored:
+        before["dev"] = _quality(run, scored)
 
     if args.method == "distill":
-        return _distill(args, run, out, before, texts)
+        return _distill(args, run, out, before, texts, scored)
 
     if args.method == "export":
         from gptbert.compress.export import export_onnx, export_torchscript
@@ -149,8 +157,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     save_compressed(model, out, info, extra_files=extra)
     compressed = load_run(out)
     after = {"size_mb": saved_size_mb(out / "model.safetensors"), **_speed(compressed, texts)}
-    if args.dev and run.config.head == "classify":
-        after["dev"] = _quality(compressed, args)
+    if scored:
+        after["dev"] = _quality(compressed, scored)
     print(json.dumps({"method": args.method, "out": str(out), "original": before, "compressed": after,
                       "info": info}, indent=2, default=str))
     return 0
@@ -194,7 +202,8 @@ def _recover(args: argparse.Namespace, run, model, out: Path) -> dict:  # type: 
     return rec
 
 
-def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list[str],  # type: ignore[no-untyped-def]
+             scored: list) -> int:
     from gptbert.data.readers import DataError
     from gptbert.measure import saved_size_mb
     from gptbert.pipeline import distill_classifier
@@ -213,8 +222,8 @@ def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list
         raise CLIError(str(e)) from None
     student = load_run(path)
     after = {"size_mb": saved_size_mb(path / "model.safetensors"), **_speed(student, texts)}
-    if args.dev:
-        after["dev"] = _quality(student, args)
+    if scored:  # the teacher's label map: the student was trained with it
+        after["dev"] = _quality(student, scored)
     print(json.dumps({"method": "distill", "out": str(path), "student": args.student, "steps": result.steps,
                       "stop_reason": result.stop_reason, "original": before, "compressed": after,
                       "teacher_dev_accuracy": extra["teacher_dev"].get("accuracy"),
@@ -222,12 +231,7 @@ def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list
     return 0
 
 
-def _quality(run, args: argparse.Namespace) -> float:  # type: ignore[no-untyped-def]
-    from gptbert.data.readers import LabelMap, read_task_file
-    from gptbert.tasks.classify import evaluate, examples_of
+def _quality(run, examples: list) -> float:  # type: ignore[no-untyped-def]
+    from gptbert.tasks.classify import evaluate
 
-    data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
-                          label_column=run.task.label_column, skip_bad_rows=True)
-    labels = LabelMap(run.labels) if run.labels else LabelMap.from_data(data)
-    examples = examples_of(data, labels)[: args.max_examples]
     return evaluate(run.model, run.tokenizer, examples, max_len=run.task.max_len)["accuracy"]

@@ -92,10 +92,12 @@ class _Memo:
         return self.evaluate(model)
 
 
-def _prepare_args(args: TrainArgs, out: Path, metric: str) -> None:
+def prepare_args(args: TrainArgs, out: Path | None, metric: str) -> None:
+    """Default the early-stopping metric to the task's ``metric`` (unless one was chosen) and the
+    checkpoint folder to the run directory ``out`` (when one is given)."""
     if args.eval_metric in ("loss", None, "") and metric != "loss":
         args.eval_metric = metric
-    if args.out_dir is None:
+    if args.out_dir is None and out is not None:
         args.out_dir = str(out)
 
 
@@ -156,7 +158,7 @@ def _finetune_tokens(spec: str, train_path: str, out: Path, args: TrainArgs, *, 
     labels = data.labels
 
     memo = _Memo(lambda m: tokens.evaluate(m, tok, dev, labels, max_len=max_len, precision=args.precision))
-    _prepare_args(args, out, "f1")
+    prepare_args(args, out, "f1")
     start = time.perf_counter()
     result = fit(model, args, data.train, collate, eval_fn=memo)
     final = memo.final(model, args, result)
@@ -194,7 +196,7 @@ def _finetune_qa(spec: str, train_path: str, out: Path, args: TrainArgs, *, dev_
         train_items = qa.generative_examples(data.train, tok, max_len=max_len)
         dev_items = qa.generative_examples(data.dev, tok, max_len=max_len)
         collate = qa.make_lm_collator(tok, max_len)
-        _prepare_args(args, out, "loss")
+        prepare_args(args, out, "loss")
         result = fit(model, args, ListDataset(train_items), collate, dev_data=ListDataset(dev_items))
         extra["max_new_tokens"] = qa.DEFAULT_MAX_NEW_TOKENS
     else:
@@ -207,7 +209,7 @@ def _finetune_qa(spec: str, train_path: str, out: Path, args: TrainArgs, *, dev_
 
         memo = _Memo(lambda m: qa.evaluate(m, tok, dev, max_len=max_len, doc_stride=doc_stride,
                                            precision=args.precision))
-        _prepare_args(args, out, "f1")
+        prepare_args(args, out, "f1")
         result = fit(model, args, ListDataset(feats), collate, eval_fn=memo)
         final = memo.final(model, args, result)
     if generative:
@@ -244,7 +246,7 @@ def _finetune_generate(spec: str, train_path: str, out: Path, args: TrainArgs, *
         longest = max(len(t) for _, t in train_items)
         max_new = int(min(max_len // 2, max(8, longest + 4)))
         extra.update(method="conditional-lm", separator=sep, max_new_tokens=max_new)
-        _prepare_args(args, out, "loss")
+        prepare_args(args, out, "loss")
         result = fit(model, args, ListDataset(train_items), gen.make_collator(tok, max_len, separator=sep),
                      dev_data=ListDataset(dev_items))
         final = gen.evaluate(model, tok, data.dev.items[:MAX_GENERATION_EVAL], separator=sep, max_len=max_len,
@@ -267,7 +269,7 @@ def _finetune_generate(spec: str, train_path: str, out: Path, args: TrainArgs, *
 
         memo = _Memo(lambda m: extractive.evaluate(m, tok, dev_pairs, k=k, method="scorer", max_len=max_len,
                                                    precision=args.precision))
-        _prepare_args(args, out, "rougeL")
+        prepare_args(args, out, "rougeL")
         result = fit(model, args, ListDataset(items), classify.make_collator(tok, model.config, max_len),
                      eval_fn=memo)
         final = memo.final(model, args, result)

@@ -11,25 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gptbert.cli import main
 from tests.tasks import _runs
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def runs_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("task_runs")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

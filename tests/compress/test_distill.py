@@ -26,13 +26,6 @@ from gptbert.train import TrainArgs, fit
 from tests.compress._models import VOCAB, tiny
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_distillation_loss_formula() -> None:
     torch.manual_seed(0)

@@ -17,13 +17,6 @@ ort = pytest.importorskip("onnxruntime", reason="the 'export' extra (onnx, onnxr
 pytest.importorskip("onnx")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("family,head", [("bert", "classify"), ("gpt", "lm"), ("gpt", "classify")])
 def test_onnx_matches_pytorch_with_dynamic_axes(tmp_path: Path, family: str, head: str) -> None:

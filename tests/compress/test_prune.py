@@ -28,14 +28,6 @@ from gptbert.train import TrainArgs, fit
 from tests.compress._models import VOCAB, batch, tiny
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine's 2 cores are shared: one intra-op thread avoids OpenMP oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}

@@ -23,14 +23,6 @@ from gptbert.models.transformer import KVCache
 
 from tests.compress._models import batch, rel_err, tiny
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine's 2 cores are shared: one intra-op thread avoids OpenMP oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # Tolerances (relative L2 error of the final hidden states of the tiny 2-layer model, vs fp32).
 BF16_TOL = 2e-2  # bf16 keeps 8 significant bits: ~0.4% per rounding, accumulated over the layers

@@ -22,15 +22,6 @@ from gptbert.models.heads import IGNORE_INDEX
 V, C, B, T, W = 40, 16, 3, 7, 9
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny sequential LSTM steps gain nothing from intra-op threads, and on shared cores
-    (other test processes running) OpenMP spinning made them ~30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def char_ids_for_words(words: list[str], max_chars: int) -> torch.Tensor:
     """Test-local encoding (the real one lives in the data code): [1, byte + 6 ..., 2, 0 ...]."""
