@@ -96,7 +96,66 @@ def _pairs(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment, _add_pairs]  # type: ignore[type-arg]
+def _add_squad(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "squad", help="split a SQuAD file by article (train/dev), optionally adding cloze questions",
+        description="Split a SQuAD v1.1 JSON file into train and dev files by whole articles (so no dev question "
+                    "is about a text seen in training), optionally add self-supervised cloze questions built "
+                    "from the training articles' text (a sentence's first words -> the rest of its clause), "
+                    "and optionally give each training question a window of its context (cheap training).",
+    )
+    p.add_argument("file", metavar="FILE", help="SQuAD v1.1 JSON file")
+    p.add_argument("--out", required=True, help="training SQuAD JSON to write")
+    p.add_argument("--dev-out", required=True, help="dev SQuAD JSON to write")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--dev-title", action="append", default=[], metavar="TITLE",
+                       help="an article whose questions go to dev (repeatable; exact title)")
+    group.add_argument("--dev-articles", type=int, default=0, metavar="K", help="K seeded-random articles to dev")
+    p.add_argument("--dev-answerable-only", action="store_true",
+                   help="keep only dev questions whose answer is a span of the context")
+    p.add_argument("--cloze", type=int, default=0, metavar="N",
+                   help="add N cloze questions built from the training articles (default 0)")
+    p.add_argument("--window", type=int, default=None, metavar="CHARS",
+                   help="give each training question a CHARS-long window of its context around the answer "
+                        "(dev keeps whole contexts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_squad)
+
+
+def _squad(args: argparse.Namespace) -> int:
+    from gptbert.tasks.qa import cloze_questions, read_questions, split_articles, to_squad, window_contexts
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    if args.window is not None and args.window < 100:
+        raise CLIError(f"--window {args.window}: expected at least 100 characters")
+    examples = list(read_questions(path))
+    try:
+        train, dev = split_articles(examples, dev_titles=args.dev_title, dev_articles=args.dev_articles,
+                                    seed=args.seed)
+    except ValueError as e:
+        raise CLIError(f"{path}: {e}") from None
+    cloze = cloze_questions(train, n=args.cloze, seed=args.seed) if args.cloze else []
+    if args.dev_answerable_only:
+        dev = [ex for ex in dev if ex.answerable]
+    if not dev:
+        raise CLIError(f"{path}: no dev questions left")
+    train_all = train + cloze
+    train_doc = window_contexts(train_all, chars=args.window) if args.window else to_squad(train_all)
+    write_text_atomic(Path(args.out), json.dumps(train_doc, ensure_ascii=False), args.force)
+    write_text_atomic(Path(args.dev_out), json.dumps(to_squad(dev), ensure_ascii=False), args.force)
+    print(json.dumps({
+        "train": {"path": args.out, "questions": len(train), "answerable": sum(e.answerable for e in train),
+                  "cloze": len(cloze), "articles": len({e.title for e in train})},
+        "dev": {"path": args.dev_out, "questions": len(dev), "answerable": sum(e.answerable for e in dev),
+                "articles": sorted({e.title for e in dev})},
+    }))
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment, _add_pairs, _add_squad]  # type: ignore[type-arg]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=None, help="generation: sample at this temperature")
     p.add_argument("--top-k", type=int, default=None, help="fill-mask: candidates to list; generation: top-k sampling")
     p.add_argument("--k", type=int, default=None, help="extractive summaries: sentences to pick")
+    p.add_argument("--top-windows", type=int, default=None, metavar="K",
+                   help="extractive qa: read only the K windows of a long context that share the most question words "
+                        "(default: every window)")
     p.add_argument("--seed", type=int, default=None, help="generation: seed of the sampler (reproducible samples)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.set_defaults(func=cmd_predict)
@@ -53,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--max-chars", type=int, default=None, help="LM metrics: use only the first N characters")
     e.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
     e.add_argument("--num-beams", type=int, default=None, help="generation: beam search width")
+    e.add_argument("--top-windows", type=int, default=None, metavar="K",
+                   help="extractive qa: read only the K windows of a long context that share the most question words "
+                        "(default: every window)")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows instead of stopping")
     e.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -144,7 +150,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
-            "top_k": args.top_k, "k": args.k, "seed": args.seed}
+            "top_k": args.top_k, "k": args.k, "seed": args.seed, "top_windows": args.top_windows}
     if args.temperature:
         opts["do_sample"] = True
     if run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
@@ -199,7 +205,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = _load(args.run, args.device)
     opts = {"max_examples": args.max_examples, "max_chars": args.max_chars, "max_new_tokens": args.max_new_tokens,
-            "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows}
+            "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows,
+            "top_windows": args.top_windows}
     try:
         result = evaluate_run(run, args.data, **{k: v for k, v in opts.items() if v is not None})
     except (ValueError, FileNotFoundError, DataError) as e:

@@ -453,6 +453,11 @@ class QAFeature:
     def attention_mask(self) -> list[int]:
         return [1] * len(self)
 
+    @property
+    def context_span(self) -> tuple[int, int]:
+        """Character span in ``context`` covered by this window's context tokens."""
+        return int(self._ctx_offsets[self._lo, 0]), int(self._ctx_offsets[self._hi - 1, 1])
+
     def char_span(self, position: int) -> tuple[int, int] | None:
         """Character span in ``context`` of sequence position ``position`` (None outside the context)."""
         k = position - self.context_start

@@ -188,14 +188,19 @@ def make_collator(tokenizer: Tokenizer, model_or_config: Any) -> QACollator:
 def extractive_nbest(
     model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], *, max_len: int = 384, doc_stride: int = 128,
     n_best: int = 20, max_answer_len: int = 30, batch_size: int = 64, precision: str = "fp32",
+    top_windows: int | None = None,
 ) -> dict[str, list[Any]]:
-    """``{example id: [QAPrediction, ...]}`` best first, over every window of each example.
+    """``{example id: [QAPrediction, ...]}`` best first, over the windows of each example:
+    all of them, or with ``top_windows`` only that many per example, those that share the
+    most question words (:func:`top_windows_by_overlap`: retrieve, then read).
 
     ``examples``: QAExample objects or dicts with ``id``, ``question``, ``context``.
     """
     _check_extractive(model)
     max_len = min(max_len, model.config.block_size)  # type: ignore[union-attr]
     feats = windows(examples, tokenizer, max_len=max_len, doc_stride=doc_stride)
+    if top_windows is not None:
+        feats = top_windows_by_overlap(feats, {_field_id(ex): _question(ex) for ex in examples}, top_windows)
     collate = make_collator(tokenizer, model)
     T = max(len(f) for f in feats)
     starts = np.zeros((len(feats), T), dtype=np.float32)  # (F, T)
@@ -209,13 +214,43 @@ def extractive_nbest(
     return qa_nbest(feats, starts, ends, n_best=n_best, max_answer_len=max_answer_len)
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in _STOP]
+
+
+def overlap_scores(question: str, passages: Sequence[str]) -> list[float]:
+    """Each passage's summed IDF (computed over ``passages``) of the question's content words it
+    contains: a lexical retriever in the manner of DrQA's, enough to find the passage a
+    question paraphrases among a document's windows."""
+    words = [set(_words(p)) for p in passages]
+    q = set(_words(question))
+    df = {w: sum(1 for ws in words if w in ws) for w in q}
+    idf = {w: math.log((1 + len(passages)) / (1 + df[w])) + 1.0 for w in q}
+    return [sum(idf[w] for w in q & ws) for ws in words]
+
+
+def top_windows_by_overlap(feats: Sequence[QAFeature], questions: dict[str, str], k: int) -> list[QAFeature]:
+    """The ``k`` windows of each example with the highest :func:`overlap_scores` (ties: the
+    earlier window), in their original order; examples with at most ``k`` windows keep all."""
+    if k < 1:
+        raise ValueError(f"top_windows={k}: expected at least 1")
+    by_ex: dict[str, list[QAFeature]] = {}
+    for f in feats:
+        by_ex.setdefault(f.example_id, []).append(f)
+    keep: set[int] = set()
+    for ex_id, fs in by_ex.items():
+        if len(fs) <= k:
+            keep.update(id(f) for f in fs)
+            continue
+        scores = overlap_scores(questions[ex_id], [f.context[slice(*f.context_span)] for f in fs])
+        order = sorted(range(len(fs)), key=lambda i: (-scores[i], i))[:k]
+        keep.update(id(fs[i]) for i in order)
+    return [f for f in feats if id(f) in keep]
+
+
 # ---------------------------------------------------------------------------------------
 # Generative
 # ---------------------------------------------------------------------------------------
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in _STOP]
 
 
 _CONTEXT_CACHE: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -256,11 +291,8 @@ def select_passage(question: str, context: str, tokenizer: Tokenizer, budget: in
     else:
         candidates = []
     candidates = candidates or list(range(len(spans)))
-    window_words = [set(_words(context[a:b])) for a, b in spans]
-    q = set(_words(question))
-    df = {w: sum(1 for ws in window_words if w in ws) for w in q}
-    idf = {w: math.log((1 + len(spans)) / (1 + df[w])) + 1.0 for w in q}
-    best = max(candidates, key=lambda i: (sum(idf[w] for w in q & window_words[i]), -i))
+    scores = overlap_scores(question, [context[a:b] for a, b in spans])
+    best = max(candidates, key=lambda i: (scores[i], -i))
     a, b = spans[best]
     return context[a:b]
 
@@ -384,12 +416,14 @@ def answer(
     model: nn.Module, tokenizer: Tokenizer, questions: Sequence[str], contexts: Sequence[str], *,
     max_len: int = 384, doc_stride: int = 128, n_best: int = 20, max_answer_len: int = 30,
     batch_size: int = 32, precision: str = "fp32", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    top_windows: int | None = None,
 ) -> list[dict[str, Any]]:
     """Answer each question from its context: ``{"answer", "score", "start", "end"}``.
 
     Extractive ('qa' head): the best span; ``score`` is its probability among the n-best
     spans, ``start``/``end`` its character offsets in the context (``n_best`` holds the
-    candidates). Generative (GPT 'lm' head): the generated answer; ``score`` is the
+    candidates); ``top_windows`` reads only that many windows of a long context, those
+    sharing the most question words. Generative (GPT 'lm' head): the generated answer; ``score`` is the
     geometric-mean probability of its tokens; ``start``/``end`` = -1 unless it occurs in
     the context.
     """
@@ -410,7 +444,8 @@ def answer(
     examples = [{"id": str(i), "question": q, "context": c, "answers": []}
                 for i, (q, c) in enumerate(zip(questions, contexts))]
     nbest = extractive_nbest(model, tokenizer, examples, max_len=max_len, doc_stride=doc_stride, n_best=n_best,
-                             max_answer_len=max_answer_len, batch_size=batch_size, precision=precision)
+                             max_answer_len=max_answer_len, batch_size=batch_size, precision=precision,
+                             top_windows=top_windows)
     out = []
     for i in range(len(examples)):
         preds = nbest.get(str(i), [])
@@ -427,7 +462,7 @@ def answer(
 def evaluate(
     model: nn.Module, tokenizer: Tokenizer, examples: Sequence[QAExample], *, max_len: int = 384,
     doc_stride: int = 128, n_best: int = 20, max_answer_len: int = 30, batch_size: int = 32,
-    precision: str = "fp32", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    precision: str = "fp32", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, top_windows: int | None = None,
 ) -> dict[str, Any]:
     """SQuAD v1.1 exact match / F1 (percent) over all questions and over the answerable ones."""
     from gptbert.metrics import squad_exact_match, squad_f1
@@ -436,7 +471,8 @@ def evaluate(
         raise ValueError("no questions to evaluate")
     preds = answer(model, tokenizer, [e.question for e in examples], [e.context for e in examples],
                    max_len=max_len, doc_stride=doc_stride, n_best=n_best, max_answer_len=max_answer_len,
-                   batch_size=batch_size, precision=precision, max_new_tokens=max_new_tokens)
+                   batch_size=batch_size, precision=precision, max_new_tokens=max_new_tokens,
+                   top_windows=top_windows)
     em = np.array([squad_exact_match(p["answer"], gold_answers(e)) for p, e in zip(preds, examples)])
     f1 = np.array([squad_f1(p["answer"], gold_answers(e)) for p, e in zip(preds, examples)])
     span = np.array([e.answerable for e in examples])
@@ -461,7 +497,7 @@ def evaluate(
 
 
 def window_contexts(examples: Sequence[QAExample], *, chars: int = 1500) -> dict[str, Any]:
-    """SQuAD JSON in which each question gets its own paragraph: a ``chars``-long window of
+    """SQuAD JSON (articles by title) in which each question gets its own paragraph: a ``chars``-long window of
     its real context (cut at word boundaries), centred on the answer when the answer is a
     span (offsets shifted), else on the passage that best matches the question words.
 
@@ -469,7 +505,7 @@ def window_contexts(examples: Sequence[QAExample], *, chars: int = 1500) -> dict
     question for an extractive model; this keeps the text real while making quick
     fine-tuning and evaluation runs cheap. It is an easier task than the full file.
     """
-    paragraphs = []
+    articles: dict[str, list[dict[str, Any]]] = {}
     for ex in examples:
         ctx = ex.context
         span = _answer_span(ex)
@@ -492,5 +528,92 @@ def window_contexts(examples: Sequence[QAExample], *, chars: int = 1500) -> dict
         for a in ex.answers:
             start = a.get("answer_start")
             answers.append({"text": a["text"], "answer_start": None if start is None else int(start) - lo})
-        paragraphs.append({"context": ctx[lo:hi], "qas": [{"id": ex.id, "question": ex.question, "answers": answers}]})
-    return {"version": "1.1", "data": [{"title": "windows", "paragraphs": paragraphs}]}
+        articles.setdefault(ex.title, []).append(
+            {"context": ctx[lo:hi], "qas": [{"id": ex.id, "question": ex.question, "answers": answers}]})
+    return {"version": "1.1", "data": [{"title": t, "paragraphs": ps} for t, ps in articles.items()]}
+
+
+# ---------------------------------------------------------------------------------------
+# Article splits and self-supervised cloze questions
+# ---------------------------------------------------------------------------------------
+
+
+def to_squad(examples: Sequence[QAExample]) -> dict[str, Any]:
+    """SQuAD v1.1 JSON of ``examples``: one article per title (first-seen order), one
+    paragraph per distinct context, questions in their given order."""
+    articles: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for ex in examples:
+        paragraphs = articles.setdefault(ex.title, {})
+        paragraphs.setdefault(ex.context, []).append(
+            {"id": ex.id, "question": ex.question, "answers": [dict(a) for a in ex.answers]})
+    return {"version": "1.1", "data": [
+        {"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()]}
+        for title, paragraphs in articles.items()]}
+
+
+def split_articles(examples: Sequence[QAExample], *, dev_titles: Sequence[str] = (), dev_articles: int = 0,
+                   seed: int = 0) -> tuple[list[QAExample], list[QAExample]]:
+    """Train and dev questions, whole articles apart: dev holds every question of the articles
+    named in ``dev_titles`` (exact titles) or else of ``dev_articles`` seeded-random ones, so no
+    dev question is about a text that a training question (or a cloze question built from the
+    training articles) has seen."""
+    titles = list(dict.fromkeys(ex.title for ex in examples))
+    if dev_titles:
+        unknown = [t for t in dev_titles if t not in titles]
+        if unknown:
+            raise ValueError(f"no article titled {unknown[0]!r}; titles: {', '.join(map(repr, titles))}")
+        dev = set(dev_titles)
+    else:
+        if not 0 < dev_articles < len(titles):
+            raise ValueError(f"dev_articles={dev_articles}: expected 1..{len(titles) - 1} ({len(titles)} articles)")
+        rng = np.random.default_rng(seed)
+        dev = {titles[i] for i in rng.choice(len(titles), size=dev_articles, replace=False).tolist()}
+    if len(dev) == len(titles):
+        raise ValueError("every article went to dev; leave at least one for training")
+    return [ex for ex in examples if ex.title not in dev], [ex for ex in examples if ex.title in dev]
+
+
+_SENTENCE = re.compile(r"[A-Z][^.!?]{20,400}[.!?]")
+_CLAUSE_END = ",;:.!?)"
+_TRAILING = ",;:.!?)\"'"
+
+
+def cloze_questions(examples: Sequence[QAExample], *, n: int, seed: int = 0, min_prefix: int = 5,
+                    max_answer: int = 5) -> list[QAExample]:
+    """Self-supervised fill-in-the-blank questions from the contexts of ``examples``.
+
+    A sentence of a context is cut after a seeded word (at least ``min_prefix`` words in):
+    the words before the cut are the question, the words after it, up to the end of the
+    clause (the next comma, semicolon, colon or full stop) and at most ``max_answer`` of
+    them, the answer -- a span of the context with its exact offset. This is the shape of
+    a test-bank question ("The misery index is calculated as the ...") and teaches an
+    extractive reader to find a passage and point after it; built only from the given
+    (training) articles, it adds no dev text. Questions are spread over contexts in
+    proportion to their sentences; fewer than ``n`` come back when there are not enough
+    sentences.
+    """
+    contexts = list(dict.fromkeys((ex.title, ex.context) for ex in examples))
+    sentences: list[tuple[int, list[tuple[int, int]]]] = []  # (context index, word offsets)
+    for ci, (_, ctx) in enumerate(contexts):
+        for m in _SENTENCE.finditer(ctx):
+            words = [(m.start() + w.start(), m.start() + w.end()) for w in re.finditer(r"\S+", m.group())]
+            if len(words) >= min_prefix + 2:
+                sentences.append((ci, words))
+    rng = np.random.default_rng(seed)
+    out: list[QAExample] = []
+    for i in sorted(rng.choice(len(sentences), size=min(n, len(sentences)), replace=False).tolist()):
+        ci, words = sentences[i]
+        title, ctx = contexts[ci]
+        k = int(rng.integers(min_prefix, len(words) - 1))  # the answer starts at word k
+        j = k
+        while j < min(len(words), k + max_answer) - 1 and ctx[words[j][1] - 1] not in _CLAUSE_END:
+            j += 1
+        start, end = words[k][0], words[j][1]
+        while end > start and ctx[end - 1] in _TRAILING:
+            end -= 1
+        if end <= start:
+            continue
+        question = " ".join(ctx[words[0][0]:start].split())
+        out.append(QAExample(id=f"cloze-{len(out)}", question=question, context=ctx, title=title,
+                             answers=[{"text": ctx[start:end], "answer_start": start}]))
+    return out

@@ -310,7 +310,7 @@ def evaluate_run(run: Run | str | Path, data_path: str | Path, **opts: Any) -> d
 
     ``opts``: ``max_examples`` (first N examples), ``batch_size``, ``precision``,
     ``skip_bad_rows``, ``max_chars`` (LM evaluation), ``max_new_tokens`` / GenerationConfig
-    fields (generation), ``k`` (extractive summaries), ``doc_stride`` (extractive QA).
+    fields (generation), ``k`` (extractive summaries), ``doc_stride`` and ``top_windows`` (extractive QA).
     The result has ``task``, ``data``, ``n`` and the metrics; per-example predictions
     where the task has them.
     """
@@ -350,7 +350,8 @@ def evaluate_run(run: Run | str | Path, data_path: str | Path, **opts: Any) -> d
         extra = run.task.extra
         out = qa.evaluate(run.model, _tok(run), examples, max_len=_max_len(run), batch_size=batch_size,
                           precision=precision, doc_stride=int(opts.get("doc_stride") or extra.get("doc_stride", 128)),
-                          max_new_tokens=int(opts.get("max_new_tokens") or extra.get("max_new_tokens", 32)))
+                          max_new_tokens=int(opts.get("max_new_tokens") or extra.get("max_new_tokens", 32)),
+                          top_windows=opts.get("top_windows"))
     elif task == "generate":
         out = _evaluate_generate(run, path, max_examples, opts)
     else:
@@ -581,7 +582,8 @@ def predict_run(run: Run | str | Path, inputs: Sequence[Any], **opts: Any) -> li
 
     classify: texts or ``{"text", "text_pair"}`` -> label, score, scores. tokens: texts or
     word lists -> tags [[word, tag]] and entities. qa: ``{"question", "context"}`` (or
-    (question, context) pairs) -> answer, score, start, end. generate: sources (or, for a
+    (question, context) pairs) -> answer, score, start, end (``top_windows``: read only the K windows
+    of a long context sharing the most question words). generate: sources (or, for a
     dialogue run, a user message) -> output (GPT) or summary (BERT). pretrain: BERT fills
     the mask token (top ``top_k``), GPT continues the prompt.
     """
@@ -627,7 +629,8 @@ def predict_run(run: Run | str | Path, inputs: Sequence[Any], **opts: Any) -> li
                 raise ValueError(f"qa input {x!r}: expected {{'question', 'context'}} or (question, context)")
         res = qa.answer(run.model, tok, qs, cs, max_len=max_len, precision=precision,
                         doc_stride=int(opts.get("doc_stride", run.task.extra.get("doc_stride", 128))),
-                        max_new_tokens=int(opts.get("max_new_tokens") or run.task.extra.get("max_new_tokens", 32)))
+                        max_new_tokens=int(opts.get("max_new_tokens") or run.task.extra.get("max_new_tokens", 32)),
+                        top_windows=opts.get("top_windows"))
         return [{"question": q, **{k: v for k, v in r.items() if k != "n_best"}} for q, r in zip(qs, res)]
     if task == "generate" and (run.task.extra.get("method") or family != "gpt"):
         # A fine-tuned generation run (a bare GPT checkpoint just continues its prompt, below).

@@ -133,3 +133,36 @@ def test_pairs_from_shakespeare_split_by_corpus_order(shared_data: Path, tmp_pat
     assert main(argv) == 2 and train.read_text() == "keep me"  # never overwrites without --force
     assert main(["data", "pairs", "--kind", "snippet-first-clause", "--corpus", str(tmp_path / "none.txt"),
                  "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+def test_squad_split_by_article_with_cloze_questions(shared_data: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from gptbert.tasks.qa import read_questions
+
+    train, dev = tmp_path / "train.json", tmp_path / "dev.json"
+    dev_titles = ["THINKING LIKE AN ECONOMIST", "TEN PRINCIPLES OF ECONOMICS"]
+    argv = ["data", "squad", str(shared_data / "squad-mini" / "dev-v1.1-subset.json"), "--out", str(train),
+            "--dev-out", str(dev), "--dev-title", dev_titles[0], "--dev-title", dev_titles[1],
+            "--dev-answerable-only", "--cloze", "200", "--window", "800"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    # squad-mini: 158 questions; the two dev chapters hold 63 of them, 18 with span answers.
+    assert report["train"] == {"path": str(train), "questions": 95, "answerable": 16, "cloze": 200, "articles": 4}
+    assert report["dev"]["questions"] == report["dev"]["answerable"] == 18
+    tr, dv = list(read_questions(train)), list(read_questions(dev))
+    assert len(tr) == 295 and len(dv) == 18 and all(e.answerable for e in dv)
+    assert not {e.title for e in tr} & set(dev_titles) and {e.title for e in dv} == set(dev_titles)
+    full = {e.title: e.context for e in read_questions(shared_data / "squad-mini" / "dev-v1.1-subset.json")}
+    assert all(e.context == full[e.title] for e in dv)  # dev keeps whole chapters
+    cloze = [e for e in tr if e.id.startswith("cloze-")]
+    assert len(cloze) == 200
+    for e in cloze:
+        a = e.answers[0]
+        assert len(e.context) <= 800 + len(a["text"]) and e.context in full[e.title]
+        assert e.context[a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]  # a real span
+        assert 1 <= len(a["text"].split()) <= 5 and len(e.question.split()) >= 5
+        # the question is the text right before the answer in the chapter (whitespace normalised)
+        assert " ".join(f"{e.question} {a['text']}".split()) in " ".join(full[e.title].split())
+    assert main(argv) == 2  # never overwrites without --force
+    assert main([*argv[:7], "--dev-title", "NO SUCH CHAPTER", "--force"]) == 2
+    assert "no article titled 'NO SUCH CHAPTER'" in capsys.readouterr().err

@@ -62,6 +62,18 @@ def test_predict_and_evaluate_qa(capsys, runs_root, shared_data, tmp_path):
     code, stdout, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--json", "-")
     assert code == 0, err
     assert "n_answerable" in stdout and "exact_match" in stdout
+    code, stdout, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--top-windows", "1",
+                             "--json", "-")
+    assert code == 0, err
+    assert json.loads(stdout[stdout.index("{"):])["n"] == files["n_dev"]
+    code, _, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--top-windows", "0")
+    assert code == 2 and "top_windows=0: expected at least 1" in err
+    long_context = " ".join(["Boats came and went all day long in the rain."] * 60 + [context])
+    code, stdout, err = _run(capsys, "predict", str(run["path"]), "--question", "What does the misery index add?",
+                             "--context", long_context, "--top-windows", "1")
+    assert code == 0, err
+    a = json.loads(stdout)
+    assert a["start"] >= long_context.index("The misery index") - 300  # read only the matching window
     code, _, err = _run(capsys, "predict", str(run["path"]), "--question", "q?")
     assert code == 2 and "--question needs --context" in err
     jl = tmp_path / "q.jsonl"

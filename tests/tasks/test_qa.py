@@ -20,7 +20,8 @@ def test_squad_mini_has_34_span_answers(shared_data):
 def test_window_contexts_keep_span_answers(shared_data):
     exs = list(qa.read_questions(shared_data / _runs.SQUAD))[:60]
     doc = qa.window_contexts(exs, chars=500)
-    paras = doc["data"][0]["paragraphs"]
+    paras = [p for article in doc["data"] for p in article["paragraphs"]]
+    assert [a["title"] for a in doc["data"]] == list(dict.fromkeys(e.title for e in exs))
     assert len(paras) == 60
     for ex, para in zip(exs, paras):
         assert para["context"] in ex.context  # a real slice of the real context
@@ -133,3 +134,30 @@ def test_extractive_on_the_full_squad_mini_file(runs_root, shared_data):
     r = registry.evaluate_run(run["path"], shared_data / _runs.SQUAD, batch_size=128)
     assert r["n"] == 158 and r["n_answerable"] == 34
     assert 0.0 <= r["f1"] <= 100.0
+
+
+def test_top_windows_keeps_the_windows_sharing_most_question_words(runs_root, shared_data):
+    run = load_run(_runs.qa_run(runs_root, shared_data, "bert")["path"])
+    tok = run.tokenizer
+    filler = " ".join(["The sky was grey over the harbour and nobody spoke."] * 40)
+    context = f"{filler} The misery index adds inflation and unemployment. {filler}"
+    examples = [{"id": "long", "question": "how is the misery index computed", "context": context, "answers": []},
+                {"id": "short", "question": "what colour was the sky", "context": "The sky was grey.", "answers": []}]
+    feats = qa.windows(examples, tok, max_len=64, doc_stride=32)
+    n_long = sum(f.example_id == "long" for f in feats)
+    assert n_long > 10
+    kept = qa.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 2)
+    long_kept = [f for f in kept if f.example_id == "long"]
+    assert len(long_kept) == 2 and [f.example_id for f in kept].count("short") == 1  # a short context keeps all
+    assert all("misery index" in f.context[slice(*f.context_span)] for f in long_kept)
+    assert [f.window for f in long_kept] == sorted(f.window for f in long_kept)  # original order
+    for f in long_kept:  # context_span is the text the window's tokens cover
+        first, last = f.char_span(f.context_start), f.char_span(f.context_start + f.num_context_tokens - 1)
+        assert f.context_span == (first[0], last[1])
+    with pytest.raises(ValueError, match="top_windows=0"):
+        qa.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 0)
+    # Through the public entry point: the retrieved window holds the only answer candidates.
+    res = qa.answer(run.model, tok, [examples[0]["question"]], [context], max_len=64, doc_stride=32, top_windows=1)[0]
+    lo, hi = context.index("The misery index"), context.index("unemployment.") + len("unemployment")
+    assert res["start"] == -1 or (lo - 200 <= res["start"] and res["end"] <= hi + 200)
+    assert all(-1 == c["start"] or lo - 200 <= c["start"] <= hi + 200 for c in res["n_best"])
