@@ -118,6 +118,8 @@ def _add_squad(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--window", type=int, default=None, metavar="CHARS",
                    help="give each training question a CHARS-long window of its context around the answer "
                         "(dev keeps whole contexts)")
+    p.add_argument("--dev-window", type=int, default=None, metavar="CHARS",
+                   help="cut dev contexts the same way (an easier, reading-only test: the passage is given)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.set_defaults(func=_squad)
@@ -129,8 +131,9 @@ def _squad(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
-    if args.window is not None and args.window < 100:
-        raise CLIError(f"--window {args.window}: expected at least 100 characters")
+    for flag, chars in (("--window", args.window), ("--dev-window", args.dev_window)):
+        if chars is not None and chars < 100:
+            raise CLIError(f"{flag} {chars}: expected at least 100 characters")
     examples = list(read_questions(path))
     try:
         train, dev = split_articles(examples, dev_titles=args.dev_title, dev_articles=args.dev_articles,
@@ -145,7 +148,8 @@ def _squad(args: argparse.Namespace) -> int:
     train_all = train + cloze
     train_doc = window_contexts(train_all, chars=args.window) if args.window else to_squad(train_all)
     write_text_atomic(Path(args.out), json.dumps(train_doc, ensure_ascii=False), args.force)
-    write_text_atomic(Path(args.dev_out), json.dumps(to_squad(dev), ensure_ascii=False), args.force)
+    dev_doc = window_contexts(dev, chars=args.dev_window) if args.dev_window else to_squad(dev)
+    write_text_atomic(Path(args.dev_out), json.dumps(dev_doc, ensure_ascii=False), args.force)
     print(json.dumps({
         "train": {"path": args.out, "questions": len(train), "answerable": sum(e.answerable for e in train),
                   "cloze": len(cloze), "articles": len({e.title for e in train})},

@@ -248,6 +248,20 @@ def top_windows_by_overlap(feats: Sequence[QAFeature], questions: dict[str, str]
     return [f for f in feats if id(f) in keep]
 
 
+def retrieval_recall(tokenizer: Tokenizer, examples: Sequence[QAExample], k: int, *, max_len: int,
+                     doc_stride: int) -> float | None:
+    """Percent of the answerable questions for which one of the ``k`` windows that
+    :func:`top_windows_by_overlap` keeps contains the whole answer (None: none answerable):
+    what retrieval leaves the reader to find."""
+    answerable = [ex for ex in examples if ex.answerable]
+    if not answerable:
+        return None
+    feats = windows(answerable, tokenizer, max_len=max_len, doc_stride=doc_stride)
+    kept = top_windows_by_overlap(feats, {ex.id: ex.question for ex in answerable}, k)
+    found = {f.example_id for f in kept if f.targets != (0, 0)}
+    return 100.0 * len(found) / len(answerable)
+
+
 # ---------------------------------------------------------------------------------------
 # Generative
 # ---------------------------------------------------------------------------------------
@@ -486,6 +500,11 @@ def evaluate(
     if span.any():
         out["exact_match_answerable"] = float(100 * em[span].mean())
         out["f1_answerable"] = float(100 * f1[span].mean())
+    if top_windows is not None and not is_generative(model):
+        out["top_windows"] = top_windows
+        out["answer_in_read_windows"] = retrieval_recall(
+            tokenizer, examples, top_windows, max_len=min(max_len, model.config.block_size),  # type: ignore[union-attr]
+            doc_stride=doc_stride)
     out["predictions"] = [{"id": e.id, "question": e.question, "prediction": p["answer"], "gold": gold_answers(e),
                            "answerable": bool(e.answerable)} for e, p in zip(examples, preds)]
     return out

@@ -164,5 +164,9 @@ def test_squad_split_by_article_with_cloze_questions(shared_data: Path, tmp_path
         # the question is the text right before the answer in the chapter (whitespace normalised)
         assert " ".join(f"{e.question} {a['text']}".split()) in " ".join(full[e.title].split())
     assert main(argv) == 2  # never overwrites without --force
+    assert main([*argv, "--dev-window", "800", "--force"]) == 0
+    capsys.readouterr()
+    assert all(len(e.context) <= 800 + len(e.answers[0]["text"]) and e.context in full[e.title]
+               for e in read_questions(dev))
     assert main([*argv[:7], "--dev-title", "NO SUCH CHAPTER", "--force"]) == 2
     assert "no article titled 'NO SUCH CHAPTER'" in capsys.readouterr().err

@@ -156,6 +156,13 @@ def test_top_windows_keeps_the_windows_sharing_most_question_words(runs_root, sh
         assert f.context_span == (first[0], last[1])
     with pytest.raises(ValueError, match="top_windows=0"):
         qa.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 0)
+    # evaluate() reports how often the windows read contain the answer (retrieval, apart from reading).
+    dev = [e for e in qa.read_questions(shared_data / _runs.SQUAD) if e.answerable][:3]
+    r1 = qa.evaluate(run.model, tok, dev, max_len=64, doc_stride=32, top_windows=1)
+    r_all = qa.evaluate(run.model, tok, dev, max_len=64, doc_stride=32, top_windows=10_000)
+    assert r1["top_windows"] == 1 and 0.0 <= r1["answer_in_read_windows"] <= 100.0
+    assert r_all["answer_in_read_windows"] == 100.0  # every window read: every located answer is in one
+    assert "answer_in_read_windows" not in qa.evaluate(run.model, tok, dev[:1], max_len=64, doc_stride=32)
     # Through the public entry point: the retrieved window holds the only answer candidates.
     res = qa.answer(run.model, tok, [examples[0]["question"]], [context], max_len=64, doc_stride=32, top_windows=1)[0]
     lo, hi = context.index("The misery index"), context.index("unemployment.") + len("unemployment")
