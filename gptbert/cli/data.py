@@ -117,7 +117,7 @@ def _add_squad(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="add N cloze questions built from the training articles (default 0)")
     p.add_argument("--window", type=int, default=None, metavar="CHARS",
                    help="give each training question a CHARS-long window of its context around the answer "
-                        "(dev keeps whole contexts)")
+                        "(dev keeps whole contexts unless --dev-window)")
     p.add_argument("--dev-window", type=int, default=None, metavar="CHARS",
                    help="cut dev contexts the same way (an easier, reading-only test: the passage is given)")
     p.add_argument("--seed", type=int, default=0)
