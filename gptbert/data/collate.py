@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,9 @@ class SpecialTemplate:
     type_b: int = 1
 
 
-_TEMPLATES: dict[int, SpecialTemplate] = {}
+_TEMPLATES: weakref.WeakKeyDictionary[Any, SpecialTemplate] = weakref.WeakKeyDictionary()
+"""Probed templates by tokenizer object. Weak keys, not ``id()``: an id is reused once its
+object is collected, and a new tokenizer must never get a dead one's special tokens."""
 
 
 def _find(haystack: Sequence[int], needle: Sequence[int], start: int = 0) -> int:
@@ -82,9 +85,10 @@ def _find(haystack: Sequence[int], needle: Sequence[int], start: int = 0) -> int
 
 def special_template(tokenizer: TokenizerLike) -> SpecialTemplate:
     """Probe the tokenizer once: which special ids surround one text and a pair of texts."""
-    key = id(tokenizer)
-    if key in _TEMPLATES:
-        return _TEMPLATES[key]
+    try:
+        return _TEMPLATES[tokenizer]
+    except (KeyError, TypeError):  # TypeError: not weak-referenceable, probed every time
+        pass
     a_txt, b_txt = "hello", "world"
     a = list(tokenizer.encode(a_txt, add_special_tokens=False).ids)
     b = list(tokenizer.encode(b_txt, add_special_tokens=False).ids)
@@ -100,7 +104,10 @@ def special_template(tokenizer: TokenizerLike) -> SpecialTemplate:
         middle=tuple(pair[ia + len(a): ib]), pair_suffix=tuple(pair[ib + len(b):]),
         type_a=int(types[ia]) if types else 0, type_b=int(types[ib]) if types else 0,
     )
-    _TEMPLATES[key] = tmpl
+    try:
+        _TEMPLATES[tokenizer] = tmpl
+    except TypeError:
+        pass
     return tmpl
 
 

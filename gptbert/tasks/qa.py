@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,17 +268,23 @@ def retrieval_recall(tokenizer: Tokenizer, examples: Sequence[QAExample], k: int
 # ---------------------------------------------------------------------------------------
 
 
-_CONTEXT_CACHE: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+_CONTEXT_CACHE: weakref.WeakKeyDictionary[Tokenizer, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+"""Token offsets of recent contexts, per tokenizer object (weak keys: a collected tokenizer's
+``id()`` may be reused by a new one, whose offsets differ)."""
 
 
 def _context_offsets(tokenizer: Tokenizer, context: str) -> np.ndarray:
-    key = (id(tokenizer), context)
-    if key not in _CONTEXT_CACHE:
-        if len(_CONTEXT_CACHE) > 64:
-            _CONTEXT_CACHE.clear()
+    """(n_tokens, 2) character offsets of ``context``'s tokens, cached for the last 64 contexts."""
+    try:
+        cache = _CONTEXT_CACHE.setdefault(tokenizer, {})
+    except TypeError:  # not weak-referenceable: no cache
+        cache = {}
+    if context not in cache:
+        if len(cache) >= 64:
+            cache.clear()
         enc = tokenizer.encode(context, add_special_tokens=False)
-        _CONTEXT_CACHE[key] = (np.asarray(enc.ids), np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2))
-    return _CONTEXT_CACHE[key][1]
+        cache[context] = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+    return cache[context]
 
 
 def select_passage(question: str, context: str, tokenizer: Tokenizer, budget: int, *,

@@ -75,6 +75,23 @@ def test_special_template(tok: Tokenizer, bpe: Tokenizer) -> None:
     assert b.prefix == b.suffix == b.middle == b.pair_suffix == ()
 
 
+def test_special_template_cache_follows_the_object_not_its_id(minilm_dir: Path, bpe: Tokenizer) -> None:
+    """A collected tokenizer's id() is reused by new objects: the cache must drop it, so that
+    a new tokenizer never gets a dead one's special tokens (seen as a flaky QA window test)."""
+    import gc
+
+    from gptbert.data import collate
+
+    fresh = Tokenizer.load(minilm_dir)
+    assert special_template(fresh).prefix == (fresh.cls_id,)
+    assert fresh in collate._TEMPLATES
+    n = len(collate._TEMPLATES)
+    del fresh
+    gc.collect()
+    assert len(collate._TEMPLATES) == n - 1
+    assert special_template(bpe).prefix == ()
+
+
 def test_classification_single_and_pairs(tok: Tokenizer, sst2: list[tuple[str, int]]) -> None:
     coll = ClassificationCollator(tok, 24)
     batch = coll(sst2[:16])
