@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._isolation import pytest_runtest_logreport, pytest_runtest_protocol  # noqa: F401  (hooks)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GPTBERT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

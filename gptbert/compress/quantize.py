@@ -20,8 +20,9 @@ Which kernel is fastest depends on the CPU. On an AVX2-only CPU (no native bf16;
 development machine, see ``benchmarks/inference.py``) fbgemm's int8 GEMM is the fastest path,
 fp32 next, and bf16 matrix products are several times slower than fp32. For bf16 activations
 :class:`Int8Linear` uses ``torch._weight_int8pack_mm`` (about 4x faster there than a bf16
-``F.linear`` on dequantised weights); for fp32 activations it multiplies by the int8 weights
-cast to fp32 and scales the output (``_weight_int8pack_mm`` with fp32 inputs is far slower).
+``F.linear`` on dequantised weights), but only for the shapes it is known to handle (see
+:func:`int8pack_mm_supported`); for fp32 activations, and any other shape, it multiplies by the
+int8 weights cast to the activation dtype and scales the output.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from torch import Tensor
 __all__ = [
     "DynamicInt8Linear",
     "Int8Linear",
+    "int8pack_mm_supported",
     "quantize_int8_per_channel",
     "quantize_dynamic_int8",
     "quantize_weight_only_int8",
@@ -150,8 +152,25 @@ class DynamicInt8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, int8 dynamic"
 
 
-def _has_int8pack_mm() -> bool:
-    return hasattr(torch, "_weight_int8pack_mm")
+INT8PACK_BLOCK = 64
+"""``torch._weight_int8pack_mm`` is a private op whose CPU kernels read whole vector blocks with
+aligned loads. On an Intel Xeon with AMX it segfaulted for a (10, 32) x (24, 32) product (24
+output features, as after head pruning) while 32 and 64 worked; so it is used only when both
+weight dimensions are multiples of 64 and both operands are contiguous and 64-byte aligned."""
+
+
+def int8pack_mm_supported(x: Tensor, weight: Tensor) -> bool:
+    """Whether ``torch._weight_int8pack_mm(x, weight, scale)`` may be called: x (M, K) bf16, weight (N, K) int8.
+
+    A private op is not a stable interface: anything outside the shapes known to work takes the
+    plain (dequantised) product instead.
+    """
+    if not hasattr(torch, "_weight_int8pack_mm") or x.device.type != "cpu" or x.dtype != torch.bfloat16:
+        return False
+    n, k = weight.shape
+    return (x.dim() == 2 and x.shape[1] == k and n % INT8PACK_BLOCK == 0 and k % INT8PACK_BLOCK == 0
+            and x.is_contiguous() and weight.is_contiguous()
+            and x.data_ptr() % INT8PACK_BLOCK == 0 and weight.data_ptr() % INT8PACK_BLOCK == 0)
 
 
 class Int8Linear(nn.Module):
@@ -188,10 +207,10 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         scale = self.weight_scale.to(x.dtype)
-        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and _has_int8pack_mm():
-            shape = x.shape
-            y = torch._weight_int8pack_mm(x.reshape(-1, shape[-1]).contiguous(), self.weight, scale)  # (M, out)
-            y = y.view(*shape[:-1], self.out_features)  # (..., out)
+        x2d = x.reshape(-1, self.in_features).contiguous()  # (M, in)
+        if int8pack_mm_supported(x2d, self.weight):
+            y = torch._weight_int8pack_mm(x2d, self.weight, scale)  # (M, out)
+            y = y.view(*x.shape[:-1], self.out_features)  # (..., out)
         else:
             y = F.linear(x, self.weight.to(x.dtype)) * scale  # (..., out)
         if self.bias is not None:

@@ -18,10 +18,13 @@ from gptbert.compress import (
     read_compression,
     save_compressed,
 )
-from gptbert.compress.quantize import quantize_int8_per_channel
+from gptbert.compress.quantize import int8pack_mm_supported, quantize_int8_per_channel
 from gptbert.models.transformer import KVCache
 
 from tests.compress._models import batch, rel_err, tiny
+
+# int8 / bf16 kernels are native code that differs per CPU: a crash must fail a test, not the run.
+pytestmark = pytest.mark.native_kernel
 
 
 # Tolerances (relative L2 error of the final hidden states of the tiny 2-layer model, vs fp32).
@@ -135,6 +138,33 @@ def test_int8_weight_only_kernels_agree() -> None:
         exact = torch.nn.functional.linear(x, layer.dequantized_weight().float(), layer.bias.float())
     assert fast.shape == (2, 9, 40) and fast.dtype == torch.bfloat16
     assert rel_err(fast, exact) < 1e-2
+
+
+def test_int8pack_mm_only_for_shapes_known_to_work() -> None:
+    """The private op segfaulted on an AMX CPU for 24 output features: such shapes take the plain product."""
+    x = torch.randn(10, 32).bfloat16()
+    assert not int8pack_mm_supported(x, torch.zeros(24, 32, dtype=torch.int8))  # the AMX crash shape
+    assert not int8pack_mm_supported(x, torch.zeros(32, 32, dtype=torch.int8))  # not a multiple of 64
+    assert not int8pack_mm_supported(x.float(), torch.zeros(64, 32, dtype=torch.int8))  # fp32 activations
+    x64 = torch.randn(10, 64).bfloat16()
+    w64 = torch.zeros(128, 64, dtype=torch.int8)
+    assert int8pack_mm_supported(x64, w64) == hasattr(torch, "_weight_int8pack_mm")
+    offset = torch.randn(10 * 64 + 1).bfloat16()[1:].view(10, 64)  # contiguous, but 2 bytes off alignment
+    assert not int8pack_mm_supported(offset, w64)
+    assert not int8pack_mm_supported(x64.t().contiguous().t(), w64)  # not contiguous
+
+
+def test_int8_weight_only_odd_shapes_match_the_dequantised_product() -> None:
+    """24 output / 24 input features (a pruned attention block) give the exact dequantised product."""
+    torch.manual_seed(0)
+    for n_in, n_out in ((32, 24), (24, 32), (24, 72)):
+        layer = Int8Linear.from_linear(nn.Linear(n_in, n_out), dtype=torch.bfloat16)
+        x = torch.randn(10, n_in).bfloat16()
+        with torch.no_grad():
+            got = layer(x)
+            want = torch.nn.functional.linear(x, layer.weight.bfloat16()) * layer.weight_scale + layer.bias
+        assert got.shape == (10, n_out)
+        assert torch.equal(got, want)
 
 
 def test_gpt_int8_keeps_tied_lm_head_and_decodes(tmp_path: Path) -> None:
