@@ -1,0 +1,48 @@
+"""The name of every file in a gptbert run directory, in one place.
+
+A run directory (what ``pretrain``, ``finetune``, ``compress`` and ``compare`` write, and what
+every command loads) holds:
+
+================================  ============================================================
+``config.json``                   the model's ``ModelConfig`` (or a Hugging Face config)
+``model.safetensors``             the weights, every tied tensor once (see :mod:`gptbert.io.weights`)
+``tokenizer.json`` / ``vocab.txt`` / ``vocab.json`` + ``merges.txt``   the tokenizer
+``gptbert_tokenizer.json``        gptbert's notes on the tokenizer (kind, special tokens)
+``task.json``                     what the model was trained for and how its inputs are built
+``labels.json``                   label names of a labelled task
+``metrics.json``                  final figures of the run
+``train_args.json``               the training arguments used
+``metrics.jsonl``                 the training log, one JSON record per line
+``checkpoint.safetensors``        the resumable training state (optimizer, RNG, step)
+``best/``                         the best weights seen on dev (early stopping)
+``compression.json``              how a compressed model was made (bf16 / int8 / pruned)
+================================  ============================================================
+"""
+
+from __future__ import annotations
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TASK_FILE = "task.json"
+LABELS_FILE = "labels.json"
+METRICS_FILE = "metrics.json"
+"""Final figures of a run (one JSON object)."""
+TRAIN_ARGS_FILE = "train_args.json"
+TRAIN_LOG_FILE = "metrics.jsonl"
+"""The training loop's log, one JSON record per line (the name older runs already carry)."""
+CHECKPOINT_FILE = "checkpoint.safetensors"
+BEST_DIR = "best"
+COMPRESSION_FILE = "compression.json"
+TOKENIZER_META_FILE = "gptbert_tokenizer.json"
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
+"""Any of these marks a directory as carrying a tokenizer."""
+
+TIED_KEY = "gptbert.tied"
+"""safetensors metadata entry: JSON ``{alias name: stored name}`` of tied tensors."""
+
+
+def has_tokenizer(directory: "object") -> bool:
+    from pathlib import Path
+
+    d = Path(str(directory))
+    return any((d / name).exists() for name in TOKENIZER_FILES)
