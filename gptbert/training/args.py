@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["TrainArgs", "parse_duration"]
+__all__ = ["TrainArgs", "format_duration", "parse_duration"]
 
 
 @dataclass
@@ -83,6 +83,9 @@ class TrainArgs:
     """Write a metrics record every N steps."""
     progress: bool = True
     """Show a progress bar (only on a terminal)."""
+    progress_interval: float = 30.0
+    """Seconds between plain progress lines (step, loss, lr, tokens/s, ETA) on stderr when it is not a
+    terminal (a log file, nohup, CI) and progress is on; 0 = after every step."""
     tensorboard: bool = True
     """Write TensorBoard events under out_dir/tb when tensorboard is installed."""
     resume: bool = False
@@ -116,6 +119,8 @@ class TrainArgs:
             raise bad("decay_gamma", "a number in (0, 1]")
         if self.grad_clip < 0:
             raise bad("grad_clip", "a non-negative number")
+        if not (isinstance(self.progress_interval, (int, float)) and 0 <= self.progress_interval < math.inf):
+            raise bad("progress_interval", "a non-negative number of seconds")
         if self.weight_decay < 0:
             raise bad("weight_decay", "a non-negative number")
         choices = {
@@ -167,3 +172,14 @@ def parse_duration(text: str | float | int) -> float:
         raise ValueError(f"invalid duration {text!r}: must be positive")
     return seconds
 
+
+def format_duration(seconds: float) -> str:
+    """``"45s"``, ``"2m05s"``, ``"1h02m03s"``: whole seconds, readable back by :func:`parse_duration`."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

@@ -257,7 +257,7 @@ class _Trainer:
         self.t0 = time.monotonic()
         self.elapsed_base = p.elapsed
         self.display = ProgressDisplay(
-            enabled=a.progress and self.main, step=p.step,
+            enabled=a.progress and self.main, step=p.step, interval=a.progress_interval,
             total=schedule_total(a, p.step, self._elapsed(), self.steps_per_epoch),
         )
         self._sync_state()
@@ -348,7 +348,8 @@ class _Trainer:
         self._sync_state()
         call_hooks(self.callbacks, "on_step_end", self.state, step_loss)
         assert self.display is not None
-        self.display.step(total)
+        self.display.step(step=p.step, total=total, loss=step_loss, lr=lr, tokens_per_s=self._tokens_per_s(),
+                          elapsed=self._elapsed())
 
         if p.step % a.log_every == 0:
             p.window_grad_norm = None if grad_norm is None else float(grad_norm)

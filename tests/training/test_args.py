@@ -9,6 +9,7 @@ import pytest
 
 from gptbert.cli._args import add_dataclass_arguments, dataclass_from_args, field_docs
 from gptbert.training import TrainArgs, parse_duration
+from gptbert.training.args import format_duration
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,15 @@ def test_train_args_validation(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainArgs(**kw)
 
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (45.4, "45s"), (125, "2m05s"), (3723, "1h02m03s")])
+def test_format_duration_reads_back(seconds, text):
+    assert format_duration(seconds) == text
+    if seconds:
+        assert parse_duration(text) == round(seconds)
+
+
+def test_progress_interval_validation():
+    assert TrainArgs().progress_interval == 30.0
+    with pytest.raises(ValueError, match="progress_interval"):
+        TrainArgs(progress_interval=-1)
