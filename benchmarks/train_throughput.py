@@ -18,7 +18,7 @@ Models: a GPT (pre-LN, causal, tied LM head) and a BERT (post-LN, MLM head with 
 ``BertForMaskedLM``, ``attn_implementation="sdpa"``) before either side trains, so both start
 from identical weights (checked: the initial loss of the first batch is printed for both).
 
-* ours: ``gptbert.train.fit`` for ``--warmup`` + ``--steps`` optimizer steps; a callback stamps
+* ours: ``gptbert.training.fit`` for ``--warmup`` + ``--steps`` optimizer steps; a callback stamps
   the end of every step, so each measured interval is one whole iteration of fit's loop (batch
   collation, forward, backward, clipping, AdamW, bookkeeping).
 * theirs: a plain PyTorch loop over the very batches fit built (recorded by a wrapping collate
@@ -66,7 +66,7 @@ from gptbert.data.objectives import PackedBlocks, mask_tokens  # noqa: E402
 from gptbert.flops import count_parameters_analytic  # noqa: E402
 from gptbert.measure import hardware_profile  # noqa: E402
 from gptbert.models import build_model  # noqa: E402
-from gptbert.train import Callback, TrainArgs, build_optimizer, fit  # noqa: E402
+from gptbert.training import Callback, TrainArgs, build_optimizer, fit  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 MODELS = ("gpt", "bert")

@@ -709,7 +709,7 @@ def _steps_per_epoch(n: int, batch: int) -> int:
 
 
 def _finetune_args(ctx: _Context, lr: float, out_dir: Path) -> Any:
-    from gptbert.train import TrainArgs
+    from gptbert.training import TrainArgs
 
     s = ctx.s
     per_epoch = _steps_per_epoch(ctx.data.n_train, s.batch_size)
@@ -743,7 +743,7 @@ def _pretrain_lr(s: CompareSettings, spec: CandidateSpec) -> float:
 
 
 def _pretrain_args(ctx: _Context, out_dir: Path, lr: float) -> Any:
-    from gptbert.train import TrainArgs
+    from gptbert.training import TrainArgs
 
     s = ctx.s
     return TrainArgs(

@@ -1,6 +1,6 @@
 """Pre-training and fine-tuning as functions: the CLI and ``compare`` both call these.
 
-Both go through the one training loop (:func:`gptbert.train.fit`) and write a run
+Both go through the one training loop (:func:`gptbert.training.fit`) and write a run
 directory (:mod:`gptbert.run`) that every other command loads.
 """
 
@@ -19,7 +19,7 @@ from gptbert.config import PRESETS, ModelConfig
 from gptbert.run import Run, TaskInfo, load_run, pretrain_head, save_run, with_head
 from gptbert.tasks.registry import prepare_args
 from gptbert.tokenizer import Tokenizer
-from gptbert.train import FitResult, TrainArgs, fit
+from gptbert.training import FitResult, TrainArgs, fit
 
 DEFAULT_VOCAB = 8000
 

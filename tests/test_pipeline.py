@@ -10,7 +10,7 @@ import torch
 
 from gptbert.cli import main
 from gptbert.run import load_run
-from gptbert.train import TrainArgs
+from gptbert.training import TrainArgs
 
 
 @pytest.fixture(scope="module")

@@ -165,7 +165,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _train_args(args: argparse.Namespace, out: Path, lr: float):  # type: ignore[no-untyped-def]
-    from gptbert.train import TrainArgs
+    from gptbert.training import TrainArgs
 
     if args.max_steps is None and args.max_epochs is None and args.time_budget is None:
         args.max_epochs = 1

@@ -14,7 +14,7 @@ TASKS = ("classify", "tokens", "qa", "generate")
 
 
 def _train_args_class() -> type:
-    from gptbert.train import TrainArgs  # torch import: only when a training command runs
+    from gptbert.training import TrainArgs  # torch import: only when a training command runs
 
     return TrainArgs
 
@@ -23,7 +23,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     """TrainArgs fields as options; their help is the field docstrings."""
     from gptbert.cli._args import add_dataclass_arguments
 
-    # Reading TrainArgs needs gptbert.train (and torch); only done when this sub-parser
+    # Reading TrainArgs needs gptbert.training (and torch); only done when this sub-parser
     # is actually used, via parse_known_args below.
     add_dataclass_arguments(parser, _train_args_class(), skip=("out_dir",), group="training")
 
@@ -116,7 +116,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                                 mode=None if args.doc_mode == "auto" else args.doc_mode)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
-    from gptbert.train import is_main_process
+    from gptbert.training import is_main_process
 
     if is_main_process():
         print(json.dumps({"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,

@@ -1,6 +1,6 @@
 """Knowledge distillation (Hinton et al. 2015) through the shared training loop.
 
-The student is trained by :func:`gptbert.train.fit` with a loss that mixes the teacher's soft
+The student is trained by :func:`gptbert.training.fit` with a loss that mixes the teacher's soft
 targets and the hard labels::
 
     loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student, labels)
@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from gptbert.train import Callback, FitResult, TrainArgs, fit, resolve_device
+from gptbert.training import Callback, FitResult, TrainArgs, fit, resolve_device
 
 __all__ = ["TEACHER_PREFIX", "DistillLoss", "DistillResult", "distill", "distillation_loss", "paired_collate", "split_batch"]
 
@@ -114,7 +114,7 @@ def _logits_and_loss(out: Any) -> tuple[Tensor, Tensor | None]:
 
 
 class DistillLoss:
-    """``loss_fn(student, batch)`` for :func:`gptbert.train.fit`; remembers the last soft/hard losses."""
+    """``loss_fn(student, batch)`` for :func:`gptbert.training.fit`; remembers the last soft/hard losses."""
 
     def __init__(self, teacher: nn.Module, *, temperature: float = 2.0, alpha: float = 0.5, paired: bool = False) -> None:
         if temperature <= 0:
@@ -155,7 +155,7 @@ class _SoftLossLog(Callback):
 
 @dataclass
 class DistillResult(FitResult):
-    """:class:`gptbert.train.FitResult` plus the soft (KL, times T^2) loss of every training step
+    """:class:`gptbert.training.FitResult` plus the soft (KL, times T^2) loss of every training step
     (of its last micro-batch when ``grad_accum`` > 1)."""
 
     soft_losses: list[float] = field(default_factory=list)

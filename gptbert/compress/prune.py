@@ -4,7 +4,7 @@ Magnitude pruning zeroes the smallest weights (by absolute value), either over a
 matrices together (``scope="global"``) or the same fraction in each (``scope="layer"``). The
 masks (True = kept) are returned; the zeros themselves are the mask once the model is saved, so
 :func:`masks_from_zeros` recovers them after a reload. :class:`KeepPrunedZero` is a
-:func:`gptbert.train.fit` callback that keeps pruned weights at zero through fine-tuning.
+:func:`gptbert.training.fit` callback that keeps pruned weights at zero through fine-tuning.
 
 Head pruning removes whole attention heads: the rows of the fused ``qkv`` projection and the
 columns of the output ``proj`` that belong to a removed head are cut out, the two Linear layers
@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from gptbert.train import Callback, TrainState
+from gptbert.training import Callback, TrainState
 
 __all__ = [
     "KeepPrunedZero",
@@ -168,7 +168,7 @@ def prune_magnitude_iterative(
     include_tied: bool = False,
 ) -> Masks:
     """Gradual pruning: for each sparsity of the increasing ``schedule``, prune to it, then call
-    ``finetune_fn(model, masks)`` (e.g. :func:`gptbert.train.fit` with ``KeepPrunedZero(masks)``).
+    ``finetune_fn(model, masks)`` (e.g. :func:`gptbert.training.fit` with ``KeepPrunedZero(masks)``).
 
     Returns the final masks.
     """

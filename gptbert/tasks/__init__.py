@@ -5,7 +5,7 @@ One module per task family: ``pretrain`` (MLM+NSP, causal LM, bidirectional LM),
 (extractive for BERT, generative for GPT), ``generate`` (conditional LM: summarization,
 translation, dialogue) and ``extractive`` (BERT extractive summaries); ``registry``
 dispatches fine-tuning, evaluation and prediction by task. Every module builds a map-style data
-set plus a collate function for :func:`gptbert.train.fit` and an ``evaluate`` that
+set plus a collate function for :func:`gptbert.training.fit` and an ``evaluate`` that
 returns the task's metrics.
 """
 

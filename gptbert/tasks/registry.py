@@ -31,7 +31,7 @@ import torch.nn as nn
 from gptbert.run import Run, TaskInfo, load_run, save_run
 from gptbert.tasks import ListDataset, autocast, model_device
 from gptbert.tokenizer import Tokenizer
-from gptbert.train import FitResult, TrainArgs, fit
+from gptbert.training import FitResult, TrainArgs, fit
 
 TASKS = ("tokens", "qa", "generate")
 MAX_GENERATION_EVAL = 256

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from gptbert.compress import DistillResult, distill, distillation_loss, paired_collate
 from gptbert.config import ModelConfig
 from gptbert.models import build_model
-from gptbert.train import TrainArgs, fit
+from gptbert.training import TrainArgs, fit
 
 from tests.compress._models import VOCAB, tiny
 

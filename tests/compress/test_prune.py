@@ -23,7 +23,7 @@ from gptbert.compress import (
 from gptbert.compress.prune import prunable_weights
 from gptbert.models import count_parameters
 from gptbert.models.transformer import KVCache
-from gptbert.train import TrainArgs, fit
+from gptbert.training import TrainArgs, fit
 
 from tests.compress._models import VOCAB, batch, tiny
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import torch
 
-from gptbert.train import TrainArgs
+from gptbert.training import TrainArgs
 
 SQUAD = Path("squad-mini") / "dev-v1.1-subset.json"
 SHAKESPEARE = Path("tinyshakespeare") / "input.txt"

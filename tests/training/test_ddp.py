@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests._train_helpers import REPO, SHAKESPEARE, GradRecorder, toy_run
+from tests.training._train_helpers import REPO, SHAKESPEARE, GradRecorder, toy_run
 
 
 def _free_port() -> int:
@@ -33,7 +33,7 @@ def test_two_processes_equal_one_with_double_batch(shared_data: Path, tmp_path: 
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-        str(REPO / "tests" / "_train_helpers.py"), "ddp", "--data", str(data), "--out", str(out),
+        str(REPO / "tests" / "training" / "_train_helpers.py"), "ddp", "--data", str(data), "--out", str(out),
         "--batch-size", "8", "--max-steps", "2", "--dropout", "0",
     ]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)

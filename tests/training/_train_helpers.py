@@ -1,7 +1,7 @@
 """Small models and data for the training-loop tests, and a command line for subprocess tests.
 
-Run as a script (``python tests/_train_helpers.py run|ddp ...``) it trains the toy character LM
-on TinyShakespeare with :func:`gptbert.train.fit`; the tests start it in subprocesses (to kill
+Run as a script (``python tests/training/_train_helpers.py run|ddp ...``) it trains the toy character LM
+on TinyShakespeare with :func:`gptbert.training.fit`; the tests start it in subprocesses (to kill
 it for real) and under ``torch.distributed.run``.
 """
 
@@ -10,20 +10,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # running as a script from tests/
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # running as a script from tests/training/
     sys.path.insert(0, str(REPO))
 
-from gptbert.train import Callback, TrainArgs, TrainState, fit  # noqa: E402
+from gptbert.io.layout import TRAIN_LOG_FILE  # noqa: E402
+from gptbert.training import Callback, TrainArgs, TrainState, fit  # noqa: E402
 
 SHAKESPEARE = Path("tinyshakespeare") / "input.txt"
 
@@ -133,6 +136,26 @@ def toy_run(
         tensorboard=False, resume=resume, device="cpu", seed=1, grad_clip=1.0,
     )
     return model, fit(model, args, CharBlocks(ids, 32), collate, callbacks=callbacks or [])
+
+
+def targs(**kw) -> TrainArgs:
+    base = dict(device="cpu", progress=False, tensorboard=False, lr=3e-3, batch_size=8, log_every=1, seed=3)
+    base.update(kw)
+    return TrainArgs(**base)
+
+
+def train_losses(history: list[dict]) -> list[tuple[int, float, float]]:
+    return [(r["step"], r["loss"], r["lr"]) for r in history if r["kind"] == "train"]
+
+
+def read_metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / TRAIN_LOG_FILE).read_text().splitlines()]
+
+
+def scramble_rngs() -> None:
+    torch.manual_seed(987654)
+    np.random.seed(4321)
+    random.seed(1234)
 
 
 def _main(argv: list[str] | None = None) -> int:
