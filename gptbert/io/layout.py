@@ -32,6 +32,8 @@ TRAIN_LOG_FILE = "metrics.jsonl"
 """The training loop's log, one JSON record per line (the name older runs already carry)."""
 CHECKPOINT_FILE = "checkpoint.safetensors"
 BEST_DIR = "best"
+BEST_META_FILE = "meta.json"
+"""Inside ``best/``: the step and metric of the kept weights."""
 COMPRESSION_FILE = "compression.json"
 TOKENIZER_META_FILE = "gptbert_tokenizer.json"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")

@@ -82,7 +82,7 @@ class TrainArgs:
     log_every: int = 10
     """Write a metrics record every N steps."""
     progress: bool = True
-    """Show a progress bar (only on a terminal)."""
+    """Show progress: a bar on a terminal, otherwise a plain line every ``progress_interval`` seconds."""
     progress_interval: float = 30.0
     """Seconds between plain progress lines (step, loss, lr, tokens/s, ETA) on stderr when it is not a
     terminal (a log file, nohup, CI) and progress is on; 0 = after every step."""

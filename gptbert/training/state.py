@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from gptbert.io.files import TMP_MARK, atomic_write, atomic_write_json, remove_stale_temp_files
-from gptbert.io.layout import BEST_DIR, CONFIG_FILE, WEIGHTS_FILE
+from gptbert.io.layout import BEST_DIR, BEST_META_FILE, CONFIG_FILE, WEIGHTS_FILE
 from gptbert.io.weights import WeightsError, dedupe_tensors, read_weights, write_weights
 from gptbert.training.args import TrainArgs
 from gptbert.training.distributed import unwrap, world_info
@@ -52,7 +52,6 @@ __all__ = [
 
 CKPT_FORMAT = "gptbert-train-checkpoint"
 CKPT_VERSION = 1
-BEST_META_FILE = "meta.json"
 """Beside the best weights (``best/meta.json``): step, epoch, metric name and value, all metrics."""
 RESUME_KEYS = ("batch_size", "grad_accum", "seed", "drop_last", "shuffle")
 """TrainArgs a resumed run must share with its checkpoint (else the data position would not match)."""
