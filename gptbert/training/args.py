@@ -35,8 +35,17 @@ class TrainArgs:
     """Drop the last, incomplete micro-batch of each epoch."""
     shuffle: bool = True
     """Shuffle the training examples each epoch (permutation seeded by seed + epoch)."""
+    group_by_length: bool = False
+    """Batch examples of similar length together (less padding, faster steps on short texts); the
+    batches still come in a random order. Needs the examples' lengths (the task provides them)."""
     lr: float = 3e-4
     """Peak learning rate (AdamW)."""
+    head_lr: float | None = None
+    """Peak learning rate of the task head (parameters named task.*) when it should differ from lr: a
+    freshly initialised head can take larger steps than a pre-trained body (default: lr)."""
+    layer_decay: float | None = None
+    """Layer-wise learning-rate decay: block i of n learns at lr x layer_decay ** (n - i) and the
+    embeddings at lr x layer_decay ** (n + 1); the head keeps head_lr (default: off, one lr)."""
     min_lr: float = 0.0
     """Learning rate at the end of the decay (linear, cosine) and floor of the exponential decay."""
     weight_decay: float = 0.01

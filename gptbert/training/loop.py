@@ -60,7 +60,7 @@ from gptbert.training.distributed import (
 )
 from gptbert.training.evaluation import evaluate_loss, extract_loss, improved, metric_mode, run_eval_fn
 from gptbert.training.reporting import ProgressDisplay, RunLog
-from gptbert.training.sampling import BatchSource, epoch_batches, iterate_batches, to_device
+from gptbert.training.sampling import BatchSource, epoch_batches, group_by_length, iterate_batches, to_device
 from gptbert.training.schedule import build_optimizer, lr_for_step, schedule_total
 from gptbert.training.state import (
     apply_checkpoint,
@@ -95,6 +95,7 @@ def fit(
     dev_collate_fn: Callable[[list[Any]], Mapping[str, Any]] | None = None,
     callbacks: Sequence[Callback | Any] = (),
     loss_fn: Callable[[nn.Module, dict[str, Any]], Any] | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> FitResult:
     """Train ``model`` in place and return a :class:`FitResult`.
 
@@ -103,7 +104,8 @@ def fit(
     on rank 0 with the plain model in eval mode, under no_grad and the run's autocast; the result
     is broadcast) or, if absent, the mean loss over ``dev_data`` (collated by ``dev_collate_fn``,
     default ``collate_fn``). ``loss_fn(model, batch)`` replaces ``model(**batch)``; it receives the
-    wrapped (DDP/compiled) model and returns a loss tensor (or ``(logits, loss)``).
+    wrapped (DDP/compiled) model and returns a loss tensor (or ``(logits, loss)``). ``lengths``
+    (one per training example; default ``train_data.lengths``) is what ``group_by_length`` sorts by.
 
     Stops at ``max_steps``, ``max_epochs``, the ``time_budget``, early stopping, or SIGINT/SIGTERM
     (the current step finishes, a checkpoint is saved, stop_reason = "interrupted"). Under torchrun
@@ -124,7 +126,7 @@ def fit(
         trainer = _Trainer(
             model, args, train_data, collate_fn, device,
             eval_fn=eval_fn, dev_data=dev_data, dev_collate_fn=dev_collate_fn or collate_fn,
-            callbacks=list(callbacks), loss_fn=loss_fn,
+            callbacks=list(callbacks), loss_fn=loss_fn, lengths=lengths,
         )
         return trainer.run()
 
@@ -145,6 +147,7 @@ class _Trainer:
         dev_collate_fn: Callable[[list[Any]], Mapping[str, Any]],
         callbacks: list[Any],
         loss_fn: Callable[[nn.Module, dict[str, Any]], Any] | None,
+        lengths: Sequence[int] | None = None,
     ) -> None:
         self.args, self.device = args, device
         self.train_data, self.collate_fn = train_data, collate_fn
@@ -159,6 +162,10 @@ class _Trainer:
         self.mode = metric_mode(self.metric_name, args.metric_mode)
         self.has_eval = eval_fn is not None or dev_data is not None
         self.n = len(train_data)
+        self.lengths = lengths if lengths is not None else getattr(train_data, "lengths", None)
+        if args.group_by_length and (self.lengths is None or len(self.lengths) != self.n):
+            raise ValueError("fit: group_by_length needs the length of every training example (pass lengths= "
+                             "or a data set with a .lengths sequence)")
         self.batches_per_epoch = len(self._batches(0))
         if self.batches_per_epoch == 0:
             raise ValueError(
@@ -177,10 +184,13 @@ class _Trainer:
 
     def _batches(self, epoch: int) -> list[list[int]]:
         a = self.args
-        return epoch_batches(
+        batches = epoch_batches(
             self.n, epoch=epoch, seed=a.seed, batch_size=a.batch_size, shuffle=a.shuffle,
             drop_last=a.drop_last, rank=self.rank, world_size=self.world,
         )
+        if a.group_by_length:
+            batches = group_by_length(batches, self.lengths, epoch=epoch, seed=a.seed)
+        return batches
 
     def _elapsed(self) -> float:
         return self.elapsed_base + (time.monotonic() - self.t0)
@@ -327,7 +337,7 @@ class _Trainer:
         micro = self._next_micro_batches()
         lr, total = self._lr(p.step, self.clock)
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         self.lr = self.state.lr = lr
         step_loss, step_tokens = self._forward_backward(micro)
         grad_norm = self._optimizer_step()

@@ -23,6 +23,7 @@ __all__ = [
     "derived_seed",
     "epoch_batches",
     "epoch_indices",
+    "group_by_length",
     "isolated_rng",
     "iterate_batches",
     "to_device",
@@ -68,6 +69,34 @@ def epoch_batches(
     order = epoch_indices(n, epoch=epoch, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size)
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+MEGABATCH = 50
+"""Batches per length-sorted chunk in :func:`group_by_length`."""
+
+
+def group_by_length(batches: list[list[int]], lengths: Any, *, epoch: int, seed: int) -> list[list[int]]:
+    """The same examples re-cut into batches of similar length, in a random batch order.
+
+    The epoch's order (already shuffled) is taken in chunks of :data:`MEGABATCH` batches; each
+    chunk is sorted by length (longest first) and cut again at the same batch sizes; then the
+    batches are shuffled (seeded by ``seed + epoch``). Padding shrinks to about the length
+    spread inside a batch, and which examples share a chunk still changes every epoch.
+    """
+    sizes = [len(b) for b in batches]
+    order = [i for b in batches for i in b]
+    out: list[list[int]] = []
+    pos = 0
+    for start in range(0, len(sizes), MEGABATCH):
+        chunk_sizes = sizes[start:start + MEGABATCH]
+        chunk = sorted(order[pos:pos + sum(chunk_sizes)], key=lambda i: -int(lengths[i]))
+        pos += sum(chunk_sizes)
+        k = 0
+        for size in chunk_sizes:
+            out.append(chunk[k:k + size])
+            k += size
+    perm = torch.randperm(len(out), generator=torch.Generator().manual_seed(seed + epoch + 7919)).tolist()
+    return [out[i] for i in perm]
 
 
 def count_tokens(batch: Mapping[str, Any]) -> int:

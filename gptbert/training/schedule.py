@@ -9,6 +9,8 @@ per epoch``, or, with a ``time_budget``, ``steps_done x budget / elapsed`` re-es
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,7 +18,10 @@ from torch import nn
 
 from gptbert.training.args import TrainArgs
 
-__all__ = ["build_optimizer", "lr_at", "lr_for_step", "param_groups", "schedule_total"]
+__all__ = ["HEAD_PREFIX", "build_optimizer", "lr_at", "lr_for_step", "lr_scale_of", "param_groups", "schedule_total"]
+
+HEAD_PREFIX = "task."
+"""Parameters of a model's task head (every family's TaskHead lives at ``model.task``)."""
 
 
 def lr_at(
@@ -105,8 +110,25 @@ _NO_DECAY_MODULES: tuple[type[nn.Module], ...] = tuple(
 )
 
 
+def lr_scale_of(name: str, *, n_layer: int, head_scale: float = 1.0, layer_decay: float | None = None) -> float:
+    """The factor a parameter's learning rate gets: ``head_scale`` for the head (``task.*``); with
+    ``layer_decay``, ``layer_decay ** (n_layer - i)`` for ``blocks.i.*`` and ``** (n_layer + 1)``
+    for ``embeddings.*``; 1 for everything else (final norm, pooler)."""
+    if name.startswith(HEAD_PREFIX):
+        return head_scale
+    if layer_decay is None:
+        return 1.0
+    m = re.match(r"blocks\.(\d+)\.", name)
+    if m:
+        return layer_decay ** (n_layer - int(m.group(1)))
+    if name.startswith("embeddings."):
+        return layer_decay ** (n_layer + 1)
+    return 1.0
+
+
 def param_groups(
-    model: nn.Module, weight_decay: float, *, no_decay_norm_bias_embed: bool = True
+    model: nn.Module, weight_decay: float, *, no_decay_norm_bias_embed: bool = True,
+    lr_scale: Callable[[str], float] | None = None,
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups: ``[{"params": decayed, "weight_decay": wd}, {"params": rest, 0.0}]``.
 
@@ -114,6 +136,9 @@ def param_groups(
     is a normalisation layer or an embedding (by type, so a tied output projection counts as the
     embedding), or when it has fewer than 2 dimensions (biases, gains, custom norms). Frozen
     parameters are left out; shared parameters appear once. Empty groups are omitted.
+
+    ``lr_scale(name)`` (e.g. :func:`lr_scale_of`) splits the groups further by that factor, kept
+    in each group as ``"lr_scale"``: the training loop sets a group's lr to ``lr x lr_scale``.
     """
     exempt: set[int] = set()
     if no_decay_norm_bias_embed:
@@ -122,16 +147,17 @@ def param_groups(
             for p in module.parameters(recurse=False):
                 if special or p.ndim < 2:
                     exempt.add(id(p))
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for p in model.parameters():  # deduplicates shared parameters
+    buckets: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():  # deduplicates shared parameters
         if p.requires_grad:
-            (no_decay if id(p) in exempt else decay).append(p)
+            scale = lr_scale(name) if lr_scale is not None else 1.0
+            buckets.setdefault((scale, id(p) in exempt), []).append(p)
     groups = []
-    if decay:
-        groups.append({"params": decay, "weight_decay": weight_decay})
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+    for (scale, exempted), params in sorted(buckets.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        group: dict[str, Any] = {"params": params, "weight_decay": 0.0 if exempted else weight_decay}
+        if lr_scale is not None:
+            group["lr_scale"] = scale
+        groups.append(group)
     if not groups:
         raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
     return groups
@@ -139,7 +165,16 @@ def param_groups(
 
 def build_optimizer(model: nn.Module, args: TrainArgs) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups`; fused kernels when the parameters live on CUDA."""
-    groups = param_groups(model, args.weight_decay, no_decay_norm_bias_embed=args.no_decay_norm_bias_embed)
+    scale = None
+    if args.head_lr is not None or args.layer_decay is not None:
+        n_layer = int(getattr(getattr(model, "config", None), "n_layer", 0) or 0)
+        head_scale = args.head_lr / args.lr if args.head_lr is not None and args.lr > 0 else 1.0
+
+        def scale(name: str) -> float:
+            return lr_scale_of(name, n_layer=n_layer, head_scale=head_scale, layer_decay=args.layer_decay)
+
+    groups = param_groups(model, args.weight_decay, no_decay_norm_bias_embed=args.no_decay_norm_bias_embed,
+                          lr_scale=scale)
     on_cuda = all(p.is_cuda for g in groups for p in g["params"])
     return torch.optim.AdamW(
         groups, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps, fused=True if on_cuda else None

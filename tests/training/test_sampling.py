@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from gptbert.training import epoch_batches, epoch_indices, fit
@@ -28,3 +30,29 @@ def test_collate_randomness_is_reproducible_and_independent_of_workers(train_set
         res = fit(make_model(vocab_size, 0, 0.1), targs(max_steps=6, num_workers=workers), data, random_mask_collate)
         runs.append(train_losses(res.history))
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_group_by_length_keeps_the_examples_and_groups_lengths():
+    from gptbert.training.sampling import epoch_batches, group_by_length
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=1000).tolist()
+    batches = epoch_batches(1000, epoch=3, seed=0, batch_size=16)
+    grouped = group_by_length(batches, lengths, epoch=3, seed=0)
+    assert sorted(i for b in grouped for i in b) == list(range(1000))
+    assert sorted(len(b) for b in grouped) == sorted(len(b) for b in batches)
+    spread = lambda bs: np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in bs])  # noqa: E731
+    assert spread(grouped) < 0.2 * spread(batches)
+    assert group_by_length(batches, lengths, epoch=3, seed=0) == grouped  # deterministic
+    assert group_by_length(batches, lengths, epoch=4, seed=0) != grouped  # the batch order changes
+
+
+def test_fit_group_by_length_needs_lengths(train_set, vocab_size):
+    from gptbert.training import fit
+    from tests.training._train_helpers import collate, make_model, targs
+
+    with pytest.raises(ValueError, match="group_by_length needs the length"):
+        fit(make_model(vocab_size, 0, 0.0), targs(max_steps=1, group_by_length=True), train_set, collate)
+    res = fit(make_model(vocab_size, 0, 0.0), targs(max_steps=2, group_by_length=True), train_set, collate,
+              lengths=[1] * len(train_set))
+    assert res.steps == 2

@@ -73,3 +73,53 @@ def test_param_groups_no_decay_by_type_and_ndim():
     assert {id(p) for p in flat[0]["params"]} == decay | no_decay  # frozen left out, tied once
     with pytest.raises(ValueError, match="trainable"):
         param_groups(nn.Linear(2, 2).requires_grad_(False), 0.1)
+
+
+def test_head_lr_and_layer_decay_scale_the_groups():
+    from gptbert.config import ModelConfig
+    from gptbert.models import build_model
+    from gptbert.training import TrainArgs, build_optimizer
+    from gptbert.training.schedule import lr_scale_of
+
+    model = build_model(ModelConfig.from_name("bert-tiny", head="classify", num_labels=3, vocab_size=100))
+    n = model.config.n_layer
+    assert lr_scale_of("task.out.out.weight", n_layer=n, head_scale=10.0, layer_decay=0.5) == 10.0
+    assert lr_scale_of(f"blocks.{n - 1}.mlp.fc.weight", n_layer=n, layer_decay=0.5) == 0.5
+    assert lr_scale_of("blocks.0.ln_1.weight", n_layer=n, layer_decay=0.5) == 0.5 ** n
+    assert lr_scale_of("embeddings.wte.weight", n_layer=n, layer_decay=0.5) == 0.5 ** (n + 1)
+    assert lr_scale_of("pooler.dense.weight", n_layer=n, layer_decay=0.5) == 1.0
+    assert lr_scale_of("blocks.1.x", n_layer=n) == 1.0  # no layer decay: one lr
+    opt = build_optimizer(model, TrainArgs(lr=1e-4, head_lr=1e-3, max_steps=1))
+    scales = {id(p): g["lr_scale"] for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert scales[id(named["task.out.out.weight"])] == pytest.approx(10.0)
+    assert scales[id(named["blocks.0.attn.qkv.weight"])] == 1.0
+    # every parameter once; decay / no-decay kept apart within each scale
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(named)
+    assert {g["weight_decay"] for g in opt.param_groups if g["lr_scale"] == 10.0} == {0.0, 0.01}
+    # without the options the groups are today's two, unscaled
+    plain = build_optimizer(model, TrainArgs(lr=1e-4, max_steps=1))
+    assert len(plain.param_groups) == 2 and "lr_scale" not in plain.param_groups[0]
+
+
+def test_fit_applies_the_group_scales():
+    from gptbert.config import ModelConfig
+    from gptbert.models import build_model
+    from gptbert.training import Callback, fit
+    from tests.training._train_helpers import collate, targs
+
+    seen: list[dict[str, float]] = []
+
+    class Spy(Callback):
+        def on_step_end(self, state, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            seen.append({round(g.get("lr_scale", 1.0), 3): g["lr"] for g in state.optimizer.param_groups})
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.from_name("bert-tiny", head="classify", num_labels=3, vocab_size=100))
+    data = [{"idx": torch.randint(5, 100, (8,)), "targets": torch.tensor(i % 3)} for i in range(16)]
+    fit(model, targs(max_steps=2, lr=1e-3, head_lr=5e-3, layer_decay=0.5, schedule="constant"), data, collate,
+        callbacks=[Spy()])
+    for lrs in seen:
+        for scale, lr in lrs.items():
+            assert lr == pytest.approx(1e-3 * scale)
+    assert set(seen[-1]) >= {5.0, 1.0, 0.5, 0.25, 0.125}  # head, top, blocks 1 and 0, embeddings
