@@ -77,13 +77,18 @@ def test_load_model_names_mismatched_tensor(tmp_path):
         load_model(tmp_path / "ck")
 
 
-def test_truncated_weights_are_one_clear_error(tmp_path):
-    save_model(_small("lm"), tmp_path / "ck")
-    weights = tmp_path / "ck" / "model.safetensors"
+def assert_truncated_weights_fail_in_one_line(directory) -> None:
+    """Cut ``directory``'s model.safetensors in half: loading it is one WeightsError line, not a SafetensorError."""
+    weights = directory / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(WeightsError, match=r"model\.safetensors: not a readable safetensors file .*truncated") as info:
-        load_any(tmp_path / "ck")
+        load_any(directory)
     assert "\n" not in str(info.value)
+
+
+def test_truncated_weights_are_one_clear_error(tmp_path):
+    save_model(_small("lm"), tmp_path / "ck")
+    assert_truncated_weights_fail_in_one_line(tmp_path / "ck")
 
 
 def test_elmo_round_trip(tmp_path):
