@@ -17,7 +17,7 @@ from typing import Any
 import tokenizers
 from tokenizers import models
 
-from gptbert.io.files import content_writer, write_files
+from gptbert.io.files import content_writer, to_json, write_files
 from gptbert.io.layout import TOKENIZER_META_FILE
 from gptbert.tokenizer.errors import TokenizerError
 from gptbert.tokenizer.pipelines import (
@@ -252,10 +252,6 @@ def load_backend(directory_or_file: str | os.PathLike[str], lowercase: bool | No
 # --------------------------------------------------------------------------------------
 
 
-def _json_text(data: Any, indent: int | None = 2) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=indent) + "\n"
-
-
 def _vocabulary_files(spec: dict[str, Any], kind: str) -> tuple[dict[str, str], dict[str, int]]:
     """({file name: text} of the vocabulary files of ``kind``, the vocabulary with added tokens)."""
     model = spec["model"]
@@ -270,7 +266,7 @@ def _vocabulary_files(spec: dict[str, Any], kind: str) -> tuple[dict[str, str], 
     lines = ["#version: 0.2"]
     for m in model.get("merges") or []:
         lines.append(" ".join(m) if isinstance(m, list) else str(m))
-    return {"vocab.json": _json_text(vocab, indent=None), "merges.txt": "\n".join(lines) + "\n"}, vocab
+    return {"vocab.json": to_json(vocab, indent=None), "merges.txt": "\n".join(lines) + "\n"}, vocab
 
 
 def write_tokenizer_files(directory: str | os.PathLike[str], spec: dict[str, Any], *, kind: str, lowercase: bool,
@@ -284,7 +280,7 @@ def write_tokenizer_files(directory: str | os.PathLike[str], spec: dict[str, Any
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise TokenizerError(f"{out}: exists and is not a directory")
-    texts = {"tokenizer.json": _json_text(spec)}
+    texts = {"tokenizer.json": to_json(spec)}
     vocab_files, vocab = _vocabulary_files(spec, kind)
     texts.update(vocab_files)
     specials = {f"{r}_token": t for r, t in special_tokens.items() if t is not None}
@@ -298,10 +294,10 @@ def write_tokenizer_files(directory: str | os.PathLike[str], spec: dict[str, Any
         hf_config.update(do_lower_case=lowercase, tokenize_chinese_chars=True, strip_accents=None)
     else:
         hf_config.update(add_prefix_space=False)
-    texts["tokenizer_config.json"] = _json_text(hf_config)
-    texts["special_tokens_map.json"] = _json_text(specials)
+    texts["tokenizer_config.json"] = to_json(hf_config)
+    texts["special_tokens_map.json"] = to_json(specials)
     meta = {"format": "gptbert-tokenizer", "version": 1, "kind": kind, "lowercase": lowercase,
             "vocab_size": vocab_size, "special_tokens": special_tokens}
-    texts[TOKENIZER_META_FILE] = _json_text(meta)
+    texts[TOKENIZER_META_FILE] = to_json(meta)
     writers: dict[str, Callable[[Path], None]] = {name: content_writer(text) for name, text in texts.items()}
     write_files(out, writers)
