@@ -6,7 +6,7 @@
 BERT-base: one encoder forward of a (batch, seq_len) batch, reported as sequences/s.
 GPT-2 124M: one decode step (batch 1, one new token) on top of a KV cache holding
 ``--past`` tokens, reported as ms/step. Weights are random (our initialisation),
-exported with ``gptbert.checkpoint.export_hf`` and loaded by ``transformers``; bf16
+exported with ``gptbert.io.hf.export_hf`` and loaded by ``transformers``; bf16
 means every weight cast to bfloat16. Everything runs under ``torch.inference_mode``.
 
 Timing: a warmup, then ``--repeats`` rounds alternating ours / theirs; each round
@@ -32,7 +32,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import torch  # noqa: E402
 
-from gptbert.checkpoint import export_hf  # noqa: E402
+from gptbert.io.hf import export_hf  # noqa: E402
 from gptbert.config import ModelConfig  # noqa: E402
 from gptbert.models import build_model  # noqa: E402
 from gptbert.models.transformer import KVCache  # noqa: E402

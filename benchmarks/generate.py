@@ -4,7 +4,7 @@
     python benchmarks/generate.py --quick          # 32 new tokens, one repeat (smoke test)
     python benchmarks/generate.py --threads 1      # pin torch to one thread
 
-Weights are random (our initialisation), exported with ``gptbert.checkpoint.export_hf``
+Weights are random (our initialisation), exported with ``gptbert.io.hf.export_hf``
 and loaded by ``transformers``; bf16 means every weight cast to bfloat16. Both sides
 decode greedily with a KV cache and no eos, so both produce exactly ``--new`` tokens
 per row; tok/s counts new tokens of all rows over the whole call (prefill included).
@@ -37,7 +37,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import torch  # noqa: E402
 
-from gptbert.checkpoint import export_hf  # noqa: E402
+from gptbert.io.hf import export_hf  # noqa: E402
 from gptbert.config import ModelConfig  # noqa: E402
 from gptbert.generate import GenerationConfig, generate  # noqa: E402
 from gptbert.models import build_model  # noqa: E402

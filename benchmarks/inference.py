@@ -7,7 +7,7 @@
 
 Model: a BERT-base-shaped sequence classifier (12 x 768, 2 labels) with random weights (our
 initialisation, seeded); ``transformers`` gets the same weights through
-``gptbert.checkpoint.export_hf`` and ONNX Runtime through ``gptbert.compress.export_onnx``.
+``gptbert.io.hf.export_hf`` and ONNX Runtime through ``gptbert.compress.export_onnx``.
 Inputs are unpadded, so no attention mask is passed to any of them (SDPA runs without a mask).
 
 Variants (``--variants``, comma-separated; default all but the compiled ones):
@@ -87,7 +87,7 @@ def build_runners(names: list[str], model: torch.nn.Module, tmp: Path, threads: 
         elif name in ("hf-fp32", "hf-bf16"):
             import transformers
 
-            from gptbert.checkpoint import export_hf
+            from gptbert.io.hf import export_hf
 
             transformers.logging.set_verbosity_error()
             hf_dir = tmp / "hf"

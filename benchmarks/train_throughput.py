@@ -14,7 +14,7 @@ run through a slow fallback: expect bf16 to be many times slower than fp32 there
 Models: a GPT (pre-LN, causal, tied LM head) and a BERT (post-LN, MLM head with 15 % masking,
 80/10/10 replacement, no NSP) of the same size: ``--layers`` 6, ``--width`` 384, ``--heads`` 6,
 ``--vocab`` 32000, block = ``--seq``. Weights are our random initialisation, written with
-``gptbert.checkpoint.export_hf`` and loaded by ``transformers`` (``GPT2LMHeadModel`` /
+``gptbert.io.hf.export_hf`` and loaded by ``transformers`` (``GPT2LMHeadModel`` /
 ``BertForMaskedLM``, ``attn_implementation="sdpa"``) before either side trains, so both start
 from identical weights (checked: the initial loss of the first batch is printed for both).
 
@@ -60,7 +60,7 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gptbert.checkpoint import export_hf  # noqa: E402
+from gptbert.io.hf import export_hf  # noqa: E402
 from gptbert.config import ModelConfig  # noqa: E402
 from gptbert.data.objectives import PackedBlocks, mask_tokens  # noqa: E402
 from gptbert.flops import count_parameters_analytic  # noqa: E402

@@ -163,7 +163,7 @@ class CandidateSpec:
                                     "directory")
         if not path.is_dir():
             raise ValueError(f"{self.source!r} is a file; a candidate is a preset or a run / Hugging Face directory")
-        from gptbert.checkpoint import read_config
+        from gptbert.io.checkpoint import read_config
 
         return read_config(path).family
 

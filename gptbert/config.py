@@ -2,7 +2,7 @@
 
 This module must stay importable without torch (it is used by ``gptbert --help``
 and ``gptbert info`` for presets). Hugging Face names appear only in
-``gptbert.checkpoint``.
+``gptbert.io.hf``.
 """
 
 from __future__ import annotations

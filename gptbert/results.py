@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sqlite3
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gptbert import __version__
+from gptbert.io.files import atomic_write_text
 
 __all__ = [
     "CandidateResult",
@@ -36,7 +36,6 @@ __all__ = [
     "ResultsStore",
     "SCHEMA_VERSION",
     "TrainStats",
-    "atomic_write_text",
     "load_results_json",
     "save_results_json",
 ]
@@ -50,45 +49,6 @@ LOWER_IS_BETTER_METRICS = frozenset({"perplexity", "bits_per_character", "bits_p
 
 FRACTION_METRICS = frozenset({"accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc", "entity_f1", "f1_macro"})
 """Metrics reported as fractions in [0, 1]: differences are shown as points (x100)."""
-
-
-def _file_mode(path: Path) -> int:
-    """Mode for a new file: the existing file's, else 0o666 less the process umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        pass
-    status = Path("/proc/self/status")
-    try:
-        for line in status.read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def _json_safe(value: Any) -> Any:

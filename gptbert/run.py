@@ -18,8 +18,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from gptbert.checkpoint import is_hf_directory, load_any, save_model
 from gptbert.config import ModelConfig
+from gptbert.io.checkpoint import load_any, save_model
+from gptbert.io.layout import is_hf_directory
 from gptbert.tokenizer import Tokenizer
 
 TASK_FILE = "task.json"
@@ -146,7 +147,7 @@ def load_run(
         data = _read_json(p / LABELS_FILE)
         labels = list(data["labels"] if isinstance(data, dict) else data)
     elif is_hf_directory(p):
-        from gptbert.checkpoint import read_labels
+        from gptbert.io.checkpoint import read_labels
 
         labels = read_labels(p)
     metrics = _read_json(p / METRICS_FILE) if (p / METRICS_FILE).exists() else {}

@@ -31,7 +31,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, t
     """A tiny random GPT-2 (vocab 99, 2 layers, hidden 32) as HF model and as ours, same weights."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from gptbert.checkpoint import load_any
+    from gptbert.io.checkpoint import load_any
 
     torch.manual_seed(0)
     # A wide init spreads the logits so float noise between the two cannot flip an argmax.

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gptbert.checkpoint import load_any
+from gptbert.io.checkpoint import load_any
 from gptbert.models.heads import mean_pool
 
 transformers = pytest.importorskip("transformers")

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from gptbert.cli import CLIError
+from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output
 
 CORPUS_SUFFIXES = (".txt", ".text")
 
@@ -43,10 +42,74 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.set_defaults(func=_profile)
 
 
-def _add_augment(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from gptbert.data.augment import add_augment_subcommand
+def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``gptbert data augment``."""
+    parser.add_argument("input", metavar="FILE", help="labelled task file (.tsv/.csv/.jsonl/.json)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="where to write the augmented examples (TSV with a header; JSONL for a .jsonl name)")
+    parser.add_argument("--methods", default="delete,swap,insert",
+                        help="comma-separated methods among delete, swap, insert (default: %(default)s)")
+    parser.add_argument("--n-aug", type=int, default=1, help="augmented copies per example (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--p-delete", type=float, default=0.1,
+                        help="deletion probability per word (default: %(default)s)")
+    parser.add_argument("--n-swap", type=int, default=1, help="swaps per copy (default: %(default)s)")
+    parser.add_argument("--n-insert", type=int, default=1, help="insertions per copy (default: %(default)s)")
+    parser.add_argument("--vocab-from", nargs="+", default=None, metavar="TXT",
+                        help="plain-text files whose words feed 'insert' (default: the input's own texts)")
+    parser.add_argument("--text-column", default="text", help="text column (default: %(default)s)")
+    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks (kept as is)")
+    parser.add_argument("--label-column", default="label", help="label column (default: %(default)s)")
+    parser.add_argument("--skip-bad-rows", action="store_true",
+                        help="skip malformed rows instead of stopping")
+    parser.add_argument("--include-original", action="store_true", help="also write the original examples")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
 
-    add_augment_subcommand(sub)
+
+def add_augment_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``augment`` to the ``gptbert data`` sub-subparsers."""
+    p = sub.add_parser("augment", help="EDA-style augmentation of a labelled file (labels kept)",
+                       description="Write N augmented copies of every example of a labelled file: random "
+                                   "deletion, swap and insertion of corpus words; labels are preserved.")
+    add_augment_arguments(p)
+    p.set_defaults(func=cmd_augment)
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    """Read a labelled file, augment it, write ``text[<TAB>text_pair]<TAB>label`` rows with a header."""
+    from gptbert.data.augment import augment_dataset, build_vocabulary
+    from gptbert.data.readers import DataError, iter_corpus, read_task_file
+    from gptbert.data.writers import write_task_file
+
+    methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
+    bad = [m for m in methods if m not in ("delete", "swap", "insert")]
+    if bad or not methods:
+        raise CLIError(f"--methods: unknown or unsupported here: {', '.join(bad) or '(none)'}; choose among "
+                       "delete, swap, insert (contextual substitution needs a model: use "
+                       "gptbert.data.augment.contextual_substitute with mlm_fill_fn)")
+    if args.n_aug < 1:
+        raise CLIError(f"--n-aug must be >= 1, got {args.n_aug}")
+    if not 0.0 <= args.p_delete <= 1.0:
+        raise CLIError(f"--p-delete must lie in [0, 1], got {args.p_delete}")
+    out = _new_output(args.output, args.force)
+    try:
+        data = read_task_file(args.input, text_column=args.text_column, text_pair_column=args.text_pair_column,
+                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
+        vocabulary = build_vocabulary(iter_corpus(args.vocab_from)) if args.vocab_from else None
+    except (DataError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    if vocabulary is not None and not vocabulary and "insert" in methods:
+        raise CLIError("--vocab-from: no word occurs twice in those files")
+    new = augment_dataset(data, methods, n_aug=args.n_aug, seed=args.seed, vocabulary=vocabulary,
+                          p_delete=args.p_delete, n_swap=args.n_swap, n_insert=args.n_insert)
+    try:
+        write_task_file(out, *([data] if args.include_original else []), new)
+    except DataError as e:
+        raise CLIError(str(e)) from None
+    n_orig = len(data) if args.include_original else 0
+    print(f"wrote {len(new) + n_orig} examples ({len(new)} augmented, methods {','.join(methods)}, "
+          f"seed {args.seed}) to {out}", file=sys.stderr)
+    return 0
 
 
 PAIR_KINDS = ("speech-first-line", "snippet-first-clause")
@@ -85,12 +148,13 @@ def _pairs(args: argparse.Namespace) -> int:
             raise CLIError(f"--dev-size {args.dev_size}: expected 1..{len(pairs) - 1} ({len(pairs)} pairs)")
         pairs, dev = pairs[: -args.dev_size], pairs[-args.dev_size:]
 
-    def lines(rows: list[tuple[str, str]]) -> str:
-        return "".join(json.dumps({"source": s, "target": t}, ensure_ascii=False) + "\n" for s, t in rows)
+    from gptbert.data.writers import write_jsonl
 
-    write_text_atomic(Path(args.out), lines(pairs), args.force)
-    if args.dev_out:
-        write_text_atomic(Path(args.dev_out), lines(dev), args.force)
+    out = _new_output(args.out, args.force)
+    dev_out = _new_output(args.dev_out, args.force) if args.dev_out else None
+    write_jsonl(out, ({"source": s, "target": t} for s, t in pairs))
+    if dev_out is not None:
+        write_jsonl(dev_out, ({"source": s, "target": t} for s, t in dev))
     print(json.dumps({"kind": args.kind, "train": {"path": args.out, "pairs": len(pairs)},
                       **({"dev": {"path": args.dev_out, "pairs": len(dev)}} if args.dev_out else {})}))
     return 0
@@ -147,9 +211,10 @@ def _squad(args: argparse.Namespace) -> int:
         raise CLIError(f"{path}: no dev questions left")
     train_all = train + cloze
     train_doc = window_contexts(train_all, chars=args.window) if args.window else to_squad(train_all)
-    write_text_atomic(Path(args.out), json.dumps(train_doc, ensure_ascii=False), args.force)
     dev_doc = window_contexts(dev, chars=args.dev_window) if args.dev_window else to_squad(dev)
-    write_text_atomic(Path(args.dev_out), json.dumps(dev_doc, ensure_ascii=False), args.force)
+    out, dev_out = _new_output(args.out, args.force), _new_output(args.dev_out, args.force)
+    atomic_write_text(out, json.dumps(train_doc, ensure_ascii=False))
+    atomic_write_text(dev_out, json.dumps(dev_doc, ensure_ascii=False))
     print(json.dumps({
         "train": {"path": args.out, "questions": len(train), "answerable": sum(e.answerable for e in train),
                   "cloze": len(cloze), "articles": len({e.title for e in train})},
@@ -159,7 +224,9 @@ def _squad(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_profile, _add_augment, _add_pairs, _add_squad]  # type: ignore[type-arg]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    _add_profile, add_augment_subcommand, _add_pairs, _add_squad,
+]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -176,22 +243,12 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def write_text_atomic(path: Path, text: str, force: bool) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename; refuse to replace without ``force``."""
-    if path.exists() and not force:
-        raise CLIError(f"{path}: already exists; pass --force to replace it")
-    if path.exists() and path.is_dir():
-        raise CLIError(f"{path}: is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _new_output(path: str | Path, force: bool) -> Path:
+    """``path`` as a Path, when it may be written (new, or ``force``); else a CLIError."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return check_new_output(path, force=force)
+    except OutputExistsError as e:
+        raise CLIError(str(e)) from None
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -202,9 +259,7 @@ def _profile(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
-    out = None if args.json in (None, "-") else Path(args.json)
-    if out is not None and out.exists() and not args.force:
-        raise CLIError(f"{out}: already exists; pass --force to replace it")
+    out = None if args.json in (None, "-") else _new_output(args.json, args.force)
     fmt = args.format
     is_corpus = fmt == "txt" or (fmt is None and path.suffix.lower() in CORPUS_SUFFIXES)
     try:
@@ -230,7 +285,7 @@ def _profile(args: argparse.Namespace) -> int:
         return 0
     print(format_profile(profile))
     if out is not None:
-        write_text_atomic(out, payload, args.force)
+        atomic_write_text(out, payload)
         print(f"\nwrote {out}")
     return 0
 

@@ -40,7 +40,7 @@ def _resolve(spec: str) -> tuple[ModelConfig, str, Path | None]:
         return ModelConfig.from_name(spec), "preset", None
     path = Path(spec)
     if path.is_dir():
-        from gptbert.checkpoint import read_config
+        from gptbert.io.checkpoint import read_config
 
         try:
             return read_config(path), str(path), path

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from gptbert.cli import CLIError
+from gptbert.io.files import OutputExistsError, check_new_output, staging_dir
 
 TASK_SUFFIXES = (".tsv", ".tab", ".csv", ".jsonl", ".ndjson", ".json")
 
@@ -54,32 +52,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse to replace a file, or a non-empty folder without ``force``."""
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise CLIError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not force:
-            raise CLIError(f"{out}: folder is not empty; pass --force to replace it")
-
-
-def publish_dir(tmp: Path, out: Path, force: bool) -> None:
-    """Move the finished ``tmp`` folder to ``out`` (same file system), replacing it if allowed."""
-    check_output_dir(out, force)
-    old: Path | None = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        if old is not None:
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _texts(files: list[Path], text_column: str) -> Iterator[str]:
     from gptbert.data.readers import iter_corpus, read_task_file
 
@@ -95,31 +67,31 @@ def _train(args: argparse.Namespace) -> int:
     from gptbert.tokenizer import Tokenizer, TokenizerError
 
     out = Path(args.out)
-    check_output_dir(out, args.force)  # fail before a long training run
+    try:
+        check_new_output(out, force=args.force, kind="dir")  # fail before a long training run
+    except OutputExistsError as e:
+        raise CLIError(str(e)) from None
     files = [Path(f) for f in args.files]
     for f in files:
         if not f.is_file():
             raise CLIError(f"{f}: no such file")
     if args.vocab_size < 1:
         raise CLIError(f"--vocab-size {args.vocab_size}: expected a positive integer")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        try:
-            if all(f.suffix.lower() not in TASK_SUFFIXES for f in files):
-                tok = Tokenizer.train(files, args.kind, args.vocab_size, lowercase=args.lowercase,
-                                      min_frequency=args.min_frequency, show_progress=not args.quiet)
-            else:
-                tok = Tokenizer.from_texts(_texts(files, args.text_column), args.kind, args.vocab_size,
-                                           lowercase=args.lowercase, min_frequency=args.min_frequency,
-                                           show_progress=not args.quiet)
-        except (TokenizerError, DataError, FileNotFoundError) as e:
-            raise CLIError(str(e)) from None
-        tok.save(tmp)
-        publish_dir(tmp, out, args.force)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if all(f.suffix.lower() not in TASK_SUFFIXES for f in files):
+            tok = Tokenizer.train(files, args.kind, args.vocab_size, lowercase=args.lowercase,
+                                  min_frequency=args.min_frequency, show_progress=not args.quiet)
+        else:
+            tok = Tokenizer.from_texts(_texts(files, args.text_column), args.kind, args.vocab_size,
+                                       lowercase=args.lowercase, min_frequency=args.min_frequency,
+                                       show_progress=not args.quiet)
+    except (TokenizerError, DataError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    try:
+        with staging_dir(out, force=args.force) as tmp:  # the folder appears whole, or not at all
+            tok.save(tmp)
+    except OutputExistsError as e:  # appeared during training
+        raise CLIError(str(e)) from None
     print(f"wrote {tok.kind} tokenizer ({tok.vocab_size} tokens, lowercase={tok.lowercase}) to {out}")
     return 0
 

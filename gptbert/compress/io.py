@@ -1,7 +1,7 @@
 """Saving and loading compressed models.
 
 A compressed model is saved as an ordinary gptbert checkpoint directory (``config.json`` +
-``model.safetensors``, written by :func:`gptbert.checkpoint.save_model`) plus
+``model.safetensors``, written by :func:`gptbert.io.checkpoint.save_model`) plus
 ``compression.json``, which says how to rebuild the module structure before the weights load:
 
 ``{"format": "gptbert-compressed", "version": 1,
@@ -32,10 +32,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from gptbert.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save_model
 from gptbert.compress.prune import heads_per_layer, resize_heads
 from gptbert.compress.quantize import empty_quantized_like, quantized_modules
 from gptbert.config import ModelConfig
+from gptbert.io.checkpoint import load_model, save_model
+from gptbert.io.layout import CONFIG_FILE, WEIGHTS_FILE
 
 __all__ = ["COMPRESSION_NAME", "compression_meta", "is_compressed", "load_compressed", "read_compression", "save_compressed"]
 
@@ -95,7 +96,7 @@ def save_compressed(
     """Save a (compressed) gptbert model with its ``compression.json``; returns the directory.
 
     ``info``: what :func:`gptbert.compress.compress` returned (kept under ``"info"``);
-    ``extra_files``: as for :func:`gptbert.checkpoint.save_model` (tokenizer, labels...).
+    ``extra_files``: as for :func:`gptbert.io.checkpoint.save_model` (tokenizer, labels...).
     """
     extra = dict(extra_files or {})
     if COMPRESSION_NAME in extra:
@@ -154,16 +155,15 @@ def load_compressed(directory: str | os.PathLike, *, device: str | torch.device 
     The module structure (head counts, quantised layers, dtype) is rebuilt from
     ``compression.json`` before the stored weights load, so outputs equal those before saving.
     """
-    from gptbert.checkpoint import load_model
     from gptbert.models import build_model
 
     directory = Path(directory)
     meta = read_compression(directory)
     if meta is None:
         return load_model(directory, device=device)
-    if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
-        raise FileNotFoundError(f"{directory}: needs {CONFIG_NAME} and {WEIGHTS_NAME}")
-    config = ModelConfig.load(directory / CONFIG_NAME)
+    if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{directory}: needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    config = ModelConfig.load(directory / CONFIG_FILE)
     dtype_name = meta.get("dtype", "float32")
     if dtype_name not in _DTYPES:
         raise ValueError(f"{directory / COMPRESSION_NAME}: unknown dtype {dtype_name!r}")
@@ -175,5 +175,5 @@ def load_compressed(directory: str | os.PathLike, *, device: str | torch.device 
     quantized = meta.get("quantized") or {}
     if quantized:
         empty_quantized_like(model, quantized, dtype)
-    _load_state(model, directory / WEIGHTS_NAME)
+    _load_state(model, directory / WEIGHTS_FILE)
     return model.to(device).eval()

@@ -15,19 +15,14 @@ corpus words instead of WordNet synonyms, plus contextual substitution with a ma
 carry the original labels. Texts are split on whitespace and re-joined with single spaces.
 Every function takes a ``numpy.random.Generator`` (or a seed); none uses global RNG state.
 
-CLI: :func:`add_augment_arguments` and :func:`cmd_augment` implement ``gptbert data
-augment`` (task file in, TSV out); :func:`add_augment_subcommand` adds it to the ``data``
-sub-subparsers (list it in ``gptbert.cli.data.SUBCOMMANDS``).
+The command ``gptbert data augment`` (``gptbert.cli.data``) writes the result with
+:func:`gptbert.data.writers.write_task_file`.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -305,89 +300,3 @@ def augment_dataset(task_data: Any, methods: Sequence[str] | str = ("delete", "s
         return out
     items = list(task_data)
     return [_with_text(items[i], t) for i, t in zip(source, new_texts)]
-
-
-# ---------------------------------------------------------------------------------------
-# CLI: gptbert data augment
-# ---------------------------------------------------------------------------------------
-
-
-def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``gptbert data augment``."""
-    parser.add_argument("input", metavar="FILE", help="labelled task file (.tsv/.csv/.jsonl/.json)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="where to write the augmented examples (TSV with a header)")
-    parser.add_argument("--methods", default="delete,swap,insert",
-                        help="comma-separated methods among delete, swap, insert (default: %(default)s)")
-    parser.add_argument("--n-aug", type=int, default=1, help="augmented copies per example (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--p-delete", type=float, default=0.1,
-                        help="deletion probability per word (default: %(default)s)")
-    parser.add_argument("--n-swap", type=int, default=1, help="swaps per copy (default: %(default)s)")
-    parser.add_argument("--n-insert", type=int, default=1, help="insertions per copy (default: %(default)s)")
-    parser.add_argument("--vocab-from", nargs="+", default=None, metavar="TXT",
-                        help="plain-text files whose words feed 'insert' (default: the input's own texts)")
-    parser.add_argument("--text-column", default="text", help="text column (default: %(default)s)")
-    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks (kept as is)")
-    parser.add_argument("--label-column", default="label", help="label column (default: %(default)s)")
-    parser.add_argument("--skip-bad-rows", action="store_true",
-                        help="skip malformed rows instead of stopping")
-    parser.add_argument("--include-original", action="store_true", help="also write the original examples")
-    parser.add_argument("--force", action="store_true", help="replace an existing output file")
-
-
-def add_augment_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``augment`` to the ``gptbert data`` sub-subparsers (for ``gptbert.cli.data.SUBCOMMANDS``)."""
-    p = sub.add_parser("augment", help="EDA-style augmentation of a labelled file (labels kept)",
-                       description="Write N augmented copies of every example of a labelled file: random "
-                                   "deletion, swap and insertion of corpus words; labels are preserved.")
-    add_augment_arguments(p)
-    p.set_defaults(func=cmd_augment)
-
-
-def cmd_augment(args: argparse.Namespace) -> int:
-    """Read a labelled file, augment it, write ``text[<TAB>text_pair]<TAB>label`` rows with a header."""
-    from gptbert.cli import CLIError
-    from gptbert.data.readers import DataError, iter_corpus, read_task_file
-
-    methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
-    bad = [m for m in methods if m not in ("delete", "swap", "insert")]
-    if bad or not methods:
-        raise CLIError(f"--methods: unknown or unsupported here: {', '.join(bad) or '(none)'}; choose among "
-                       "delete, swap, insert (contextual substitution needs a model: use "
-                       "gptbert.data.augment.contextual_substitute with mlm_fill_fn)")
-    if args.n_aug < 1:
-        raise CLIError(f"--n-aug must be >= 1, got {args.n_aug}")
-    if not 0.0 <= args.p_delete <= 1.0:
-        raise CLIError(f"--p-delete must lie in [0, 1], got {args.p_delete}")
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise CLIError(f"{out}: already exists; pass --force to replace it")
-    try:
-        data = read_task_file(args.input, text_column=args.text_column, text_pair_column=args.text_pair_column,
-                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
-        vocabulary = build_vocabulary(iter_corpus(args.vocab_from)) if args.vocab_from else None
-    except (DataError, FileNotFoundError) as e:
-        raise CLIError(str(e)) from None
-    if vocabulary is not None and not vocabulary and "insert" in methods:
-        raise CLIError("--vocab-from: no word occurs twice in those files")
-    new = augment_dataset(data, methods, n_aug=args.n_aug, seed=args.seed, vocabulary=vocabulary,
-                          p_delete=args.p_delete, n_swap=args.n_swap, n_insert=args.n_insert)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-            writer.writerow(["text", "text_pair", "label"] if data.pairs is not None else ["text", "label"])
-            for part in ([data] if args.include_original else []) + [new]:
-                for i, text in enumerate(part.texts):
-                    label = part.labels[i] if part.labels is not None else ""
-                    writer.writerow([text, part.pairs[i], label] if part.pairs is not None else [text, label])
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    n_orig = len(data) if args.include_original else 0
-    print(f"wrote {len(new) + n_orig} examples ({len(new)} augmented, methods {','.join(methods)}, "
-          f"seed {args.seed}) to {out}", file=sys.stderr)
-    return 0

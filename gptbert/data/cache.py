@@ -27,14 +27,15 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from gptbert.data.readers.corpus import expand_paths
+from gptbert.io.files import staging_dir
 
 FORMAT_VERSION = 1
 META_NAME = "meta.json"
@@ -56,24 +57,9 @@ def default_cache_root() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gptbert"
 
 
-def expand_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
-    """Files named by ``paths``; a folder stands for its non-hidden files, sorted by name."""
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    out: list[Path] = []
-    for item in items:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
-            if not files:
-                raise FileNotFoundError(f"{p}: folder has no files")
-            out.extend(files)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such file or directory")
-    if not out:
-        raise FileNotFoundError("no corpus files given")
-    return [p.resolve() for p in out]
+def _resolved_files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """The files named by ``paths`` (:func:`gptbert.data.readers.expand_paths`), as absolute paths."""
+    return [p.resolve() for p in expand_paths(paths)]
 
 
 _FINGERPRINTS: "weakref.WeakKeyDictionary[Any, tuple[int, str]]" = weakref.WeakKeyDictionary()
@@ -147,7 +133,7 @@ def cache_dir_for(paths: PathLike | Iterable[PathLike], tokenizer: Any, *, root:
     :func:`default_cache_root`. File contents are not part of the name: a changed file
     maps to the same folder, whose ``meta.json`` then marks it stale.
     """
-    files = expand_paths(paths)
+    files = _resolved_files(paths)
     key = json.dumps({"files": [str(p) for p in files],
                       **_settings(tokenizer, mode, append_eos, eos_id, dtype)}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -269,7 +255,7 @@ def cache_is_valid(path: PathLike, paths: PathLike | Iterable[PathLike], tokeniz
     meta_path = Path(path) / META_NAME
     try:
         meta = json.loads(meta_path.read_text())
-        files = expand_paths(paths)
+        files = _resolved_files(paths)
     except (OSError, ValueError):
         return False
     if meta.get("format") != FORMAT_VERSION:
@@ -310,85 +296,74 @@ def build_token_cache(
     Documents are encoded ``batch_size`` at a time without special tokens, so memory stays
     bounded whatever the corpus size; shards hold at most ``shard_tokens`` tokens.
     """
-    files = expand_paths(paths)
+    files = _resolved_files(paths)
     settings = _settings(tokenizer, mode, append_eos, eos_id, dtype)
     out = Path(out_dir).expanduser() if out_dir is not None else cache_dir_for(
         files, tokenizer, root=root, mode=mode, append_eos=append_eos, eos_id=eos_id, dtype=dtype)
-    if not force and cache_is_valid(out, files, tokenizer, mode=mode, append_eos=append_eos, eos_id=eos_id,
-                                    dtype=dtype):
+    same = dict(mode=mode, append_eos=append_eos, eos_id=eos_id, dtype=dtype)
+    if not force and cache_is_valid(out, files, tokenizer, **same):
         return out
     if shard_tokens < 1 or batch_size < 1:
         raise ValueError("shard_tokens and batch_size must be >= 1")
-    sources_before = _sources(files)
-    np_dtype = np.dtype(settings["dtype"])
-    end = settings["eos_id"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        writer = _ShardWriter(tmp, np_dtype, shard_tokens)
-        n_docs = 0
-        n_tokens = 0
-        batch: list[tuple[str, bool]] = []
-
-        def flush() -> None:
-            nonlocal n_docs, n_tokens
-            texts = [t for t, _ in batch]
-            if hasattr(tokenizer, "encode_batch"):
-                encoded = tokenizer.encode_batch(texts, add_special_tokens=False, padding=None).ids
-            else:
-                encoded = [tokenizer.encode(t, add_special_tokens=False).ids for t in texts]
-            parts: list[np.ndarray] = []
-            for ids, (_, ends) in zip(encoded, batch):
-                parts.append(np.asarray(ids, dtype=np_dtype))
-                if ends:
-                    n_docs += 1
-                    if end is not None:
-                        parts.append(np.asarray([end], dtype=np_dtype))
-            if parts:
-                arr = np.concatenate(parts)  # (n,)
-                writer.write(arr)
-                n_tokens += int(arr.size)
-            batch.clear()
-
-        for item in iter_documents(files, mode):
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
-        shards = writer.close()
-        if _sources(files) != sources_before:
-            raise RuntimeError(f"a source file changed while it was being tokenized: {', '.join(map(str, files))}")
-        meta = {
-            "format": FORMAT_VERSION,
-            "settings": settings,
-            "num_tokens": n_tokens,
-            "num_documents": n_docs,
-            "shards": shards,
-            "sources": sources_before,
-        }
-        (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
-        _install(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        # Built in a temporary folder beside ``out`` and renamed into place (a stale cache is replaced).
+        with staging_dir(out, force=True) as tmp:
+            _write_cache(tmp, files, tokenizer, mode, settings, shard_tokens=shard_tokens, batch_size=batch_size)
+    except OSError:
+        if not cache_is_valid(out, files, tokenizer, **same):  # else another process installed it meanwhile
+            raise
     return out
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished cache ``tmp`` to ``out``, replacing a stale one."""
-    trash: Path | None = None
-    if out.exists():
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(out, trash)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        # Another process installed a cache first: keep theirs.
-        shutil.rmtree(tmp, ignore_errors=True)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
+def _write_cache(tmp: Path, files: Sequence[Path], tokenizer: Any, mode: Mode, settings: dict[str, Any], *,
+                 shard_tokens: int, batch_size: int) -> None:
+    """Tokenize ``files`` into shards and ``meta.json`` in the (new, empty) folder ``tmp``."""
+    sources_before = _sources(files)
+    np_dtype = np.dtype(settings["dtype"])
+    end = settings["eos_id"]
+    writer = _ShardWriter(tmp, np_dtype, shard_tokens)
+    n_docs = 0
+    n_tokens = 0
+    batch: list[tuple[str, bool]] = []
+
+    def flush() -> None:
+        nonlocal n_docs, n_tokens
+        texts = [t for t, _ in batch]
+        if hasattr(tokenizer, "encode_batch"):
+            encoded = tokenizer.encode_batch(texts, add_special_tokens=False, padding=None).ids
+        else:
+            encoded = [tokenizer.encode(t, add_special_tokens=False).ids for t in texts]
+        parts: list[np.ndarray] = []
+        for ids, (_, ends) in zip(encoded, batch):
+            parts.append(np.asarray(ids, dtype=np_dtype))
+            if ends:
+                n_docs += 1
+                if end is not None:
+                    parts.append(np.asarray([end], dtype=np_dtype))
+        if parts:
+            arr = np.concatenate(parts)  # (n,)
+            writer.write(arr)
+            n_tokens += int(arr.size)
+        batch.clear()
+
+    for item in iter_documents(files, mode):
+        batch.append(item)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    shards = writer.close()
+    if _sources(files) != sources_before:
+        raise RuntimeError(f"a source file changed while it was being tokenized: {', '.join(map(str, files))}")
+    meta = {
+        "format": FORMAT_VERSION,
+        "settings": settings,
+        "num_tokens": n_tokens,
+        "num_documents": n_docs,
+        "shards": shards,
+        "sources": sources_before,
+    }
+    (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 TMP_MARK = ".tmp-"
 """Part of every temporary name this module makes (``.NAME.tmp-PID-RANDOM``)."""
@@ -114,6 +114,40 @@ def to_json(data: Any, *, indent: int | None = 2) -> str:
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, *, durable: bool = True) -> Path:
     return atomic_write_text(path, to_json(data), durable=durable)
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON file holding one object; a ValueError naming the file (and line) otherwise."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+ExtraFile = Union[str, bytes, os.PathLike, Mapping[str, Any], list]
+"""The content of a file given to :func:`write_files` by value: text, bytes, a path to copy, or a
+dict / list written as JSON."""
+
+
+def content_writer(content: ExtraFile) -> Callable[[Path], None]:
+    """A writer for :func:`write_files` that writes ``content`` (see :data:`ExtraFile`)."""
+    if isinstance(content, os.PathLike):
+        source = Path(content)
+        if not source.is_file():
+            raise FileNotFoundError(f"extra file {source} does not exist")
+        return lambda path: shutil.copyfile(source, path)
+    if isinstance(content, bytes):
+        return lambda path: path.write_bytes(content)
+    if isinstance(content, str):
+        return lambda path: path.write_text(content, encoding="utf-8")
+    if isinstance(content, (Mapping, list)):
+        text = to_json(content)
+        return lambda path: path.write_text(text, encoding="utf-8")
+    raise TypeError(f"extra file content must be str, bytes, a path, a dict or a list; got {type(content).__name__}")
 
 
 def remove_stale_temp_files(directory: Path, *patterns: str) -> None:

@@ -17,9 +17,17 @@ every command loads) holds:
 ``best/``                         the best weights seen on dev (early stopping)
 ``compression.json``              how a compressed model was made (bf16 / int8 / pruned)
 ================================  ============================================================
+
+:func:`is_our_directory` and :func:`is_hf_directory` tell the two kinds of model directory apart
+by their ``config.json`` (a gptbert ``family``, or Hugging Face's ``model_type``).
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gptbert.io.files import read_json_object
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -44,7 +52,28 @@ TIED_KEY = "gptbert.tied"
 
 
 def has_tokenizer(directory: "object") -> bool:
-    from pathlib import Path
-
     d = Path(str(directory))
     return any((d / name).exists() for name in TOKENIZER_FILES)
+
+
+def _config_keys(directory: str | os.PathLike[str]) -> set[str] | None:
+    """The top-level keys of ``directory``'s config.json (None: no such file, or not a JSON object)."""
+    config = Path(directory) / CONFIG_FILE
+    if not config.is_file():
+        return None
+    try:
+        return set(read_json_object(config))
+    except ValueError:
+        return None
+
+
+def is_our_directory(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a gptbert model directory (config.json with a 'family')."""
+    keys = _config_keys(path)
+    return keys is not None and "family" in keys
+
+
+def is_hf_directory(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a Hugging Face model directory (config.json with 'model_type' or 'architectures')."""
+    keys = _config_keys(path)
+    return keys is not None and "family" not in keys and bool(keys & {"model_type", "architectures"})

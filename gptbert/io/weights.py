@@ -4,17 +4,19 @@ safetensors refuses tensors that share memory, and a tied GPT LM head or BERT ML
 shares the word-embedding matrix. Each shared tensor is therefore stored once and the file's
 metadata records ``{alias: stored name}`` under :data:`gptbert.io.layout.TIED_KEY`, which
 :func:`read_weights` restores. Used by checkpoints, run directories and training state.
+:func:`load_state` puts a state dict into a model, naming every tensor that does not fit.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 from torch import Tensor
 
 from gptbert.io.files import atomic_write
@@ -67,23 +69,34 @@ def write_weights(path: str | os.PathLike[str], state: Mapping[str, Tensor],
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The metadata of a safetensors file, reading only its header."""
+def _unreadable(path: str | os.PathLike[str], e: Exception) -> WeightsError:
+    text = str(e).strip().splitlines()
+    reason = text[0] if text else type(e).__name__
+    return WeightsError(f"{path}: not a readable safetensors file ({reason}); the file may be truncated "
+                        "or not safetensors")
+
+
+def _read_header(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, str]]:
+    """(tensor names, metadata) of a safetensors file, reading only its header."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
+            return list(f.keys()), dict(f.metadata() or {})
     except FileNotFoundError:
         raise
     except Exception as e:  # SafetensorError and friends: a truncated or foreign file
-        raise WeightsError(f"{path}: not a readable safetensors file ({_reason(e)}); the file may be truncated "
-                           "or not safetensors") from None
+        raise _unreadable(path, e) from None
 
 
-def _reason(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a safetensors file, reading only its header."""
+    return _read_header(path)[1]
+
+
+def read_tensor_names(path: str | os.PathLike[str]) -> list[str]:
+    """The names of the tensors stored in a safetensors file (tied aliases not included), header only."""
+    return _read_header(path)[0]
 
 
 def read_weights(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
@@ -98,8 +111,7 @@ def read_weights(path: str | os.PathLike[str], *, device: str | torch.device = "
     except FileNotFoundError:
         raise
     except Exception as e:
-        raise WeightsError(f"{path}: not a readable safetensors file ({_reason(e)}); the file may be truncated "
-                           "or not safetensors") from None
+        raise _unreadable(path, e) from None
     try:
         aliases = json.loads(meta.get(TIED_KEY, "{}"))
     except json.JSONDecodeError:
@@ -109,3 +121,49 @@ def read_weights(path: str | os.PathLike[str], *, device: str | torch.device = "
             raise WeightsError(f"{path}: tied tensor {alias!r} refers to missing {stored!r}")
         tensors[alias] = tensors[stored]
     return tensors, meta
+
+
+# --------------------------------------------------------------------------- into a model
+
+
+def float_dtype(tensors: Iterable[Tensor]) -> torch.dtype | None:
+    """The one floating-point dtype of ``tensors`` (None when there are none, or several)."""
+    dtypes = {t.dtype for t in tensors if t.is_floating_point()}
+    return dtypes.pop() if len(dtypes) == 1 else None
+
+
+def _shape(t: Tensor) -> list[int]:
+    return list(t.shape)
+
+
+def check_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Raise one ValueError naming every missing, unexpected or mis-shaped tensor of ``state``."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    problems = []
+    if missing:
+        problems.append("missing tensor(s): " + ", ".join(f"{k!r} {_shape(expected[k])}" for k in missing))
+    if unexpected:
+        problems.append("unexpected tensor(s): " + ", ".join(f"{k!r} {_shape(state[k])}" for k in unexpected))
+    for k in expected:
+        if k in state and state[k].shape != expected[k].shape:
+            problems.append(f"tensor {k!r} has shape {_shape(state[k])}, the config expects {_shape(expected[k])}")
+    if problems:
+        raise ValueError(f"{source}: " + "; ".join(problems))
+
+
+def load_state(model: nn.Module, state: Mapping[str, Tensor], source: str, *,
+               device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
+    """``model`` holding ``state`` (checked by :func:`check_state`), on ``device``, in eval mode.
+
+    The model takes the stored floating-point dtype; ``dtype`` (if given) converts it afterwards.
+    """
+    stored = float_dtype(state.values())
+    if stored is not None:
+        model = model.to(dtype=stored)
+    check_state(model, state, source)
+    model.load_state_dict(state, strict=True)
+    if dtype is not None:
+        model = model.to(dtype=dtype)
+    return model.to(device).eval()

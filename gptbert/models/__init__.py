@@ -24,6 +24,14 @@ def build_model(config: ModelConfig) -> nn.Module:
     raise ValueError(f"unknown model family {config.family!r}")
 
 
+def config_of(model: nn.Module) -> ModelConfig:
+    """The ``ModelConfig`` a gptbert model carries in ``.config`` (a TypeError for any other module)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"{type(model).__name__} has no ModelConfig in .config; not a gptbert model")
+    return config
+
+
 def count_parameters(model: nn.Module, *, non_embedding: bool = False) -> int:
     """Unique parameters (tied weights counted once); optionally without embedding tables."""
     seen: set[int] = set()

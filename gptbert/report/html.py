@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gptbert.io.files import atomic_write_text
 from gptbert.report import (
     Table,
     candidate_latency,
@@ -24,7 +25,7 @@ from gptbert.report import (
     summary_table,
     training_table,
 )
-from gptbert.results import Comparison, atomic_write_text
+from gptbert.results import Comparison
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gptbert.io.files import atomic_write_text
 from gptbert.report import (
     Table,
     candidate_latency,
@@ -22,7 +23,7 @@ from gptbert.report import (
     summary_table,
     training_table,
 )
-from gptbert.results import Comparison, atomic_write_text
+from gptbert.results import Comparison
 
 
 def _cell(text: str) -> str:

@@ -61,7 +61,7 @@ def family_of(spec: str) -> str:
     path = Path(spec)
     if not path.is_dir():
         raise ValueError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}) nor a directory")
-    from gptbert.checkpoint import read_config
+    from gptbert.io.checkpoint import read_config
 
     return read_config(path).family
 

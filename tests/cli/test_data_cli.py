@@ -1,7 +1,9 @@
-"""``gptbert data profile`` and ``gptbert tokenizer train``, in-process and as a subprocess."""
+"""``gptbert data profile|augment`` and ``gptbert tokenizer train``, in-process and as a subprocess."""
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import os
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from gptbert.cli import main
+from gptbert.cli.data import add_augment_arguments, add_augment_subcommand, cmd_augment
+from gptbert.data.readers import read_task_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,3 +174,48 @@ def test_squad_split_by_article_with_cloze_questions(shared_data: Path, tmp_path
                for e in read_questions(dev))
     assert main([*argv[:7], "--dev-title", "NO SUCH CHAPTER", "--force"]) == 2
     assert "no article titled 'NO SUCH CHAPTER'" in capsys.readouterr().err
+
+
+def test_cmd_augment(tmp_path: Path, shared_data: Path) -> None:
+    src = tmp_path / "train.tsv"
+    src.write_text("\n".join((shared_data / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[:101])
+                   + "\n", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_augment_arguments(parser)
+    out = tmp_path / "aug.tsv"
+    args = parser.parse_args([str(src), "-o", str(out), "--n-aug", "2", "--seed", "3", "--include-original",
+                              "--vocab-from", str(shared_data / "sst2" / "rt_snippets.txt")])
+    assert cmd_augment(args) == 0
+    data = read_task_file(out)
+    orig = read_task_file(src)
+    assert len(data) == 300 and data.texts[:100] == orig.texts
+    assert data.labels[100:] == [l for l in orig.labels for _ in range(2)]
+    with open(out, encoding="utf-8") as f:
+        assert next(csv.reader(f, delimiter="\t")) == ["text", "label"]
+
+    from gptbert.cli import CLIError
+
+    with pytest.raises(CLIError):  # exists, no --force
+        cmd_augment(args)
+    with pytest.raises(CLIError):
+        cmd_augment(parser.parse_args([str(src), "-o", str(tmp_path / "x.tsv"), "--methods", "contextual"]))
+
+    # The subcommand hook builds a working parser for `gptbert data augment`.
+    top = argparse.ArgumentParser()
+    sub = top.add_subparsers()
+    add_augment_subcommand(sub)
+    ns = top.parse_args(["augment", str(src), "-o", str(tmp_path / "b.tsv"), "--force"])
+    assert ns.func is cmd_augment and ns.func(ns) == 0
+
+
+def test_augment_writes_quoted_texts_back_unchanged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "train.tsv"
+    texts = ['he said "hi" twice', 'a "quoted" word here', "plain text with some words"]
+    src.write_text("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)), encoding="utf-8")
+    out = tmp_path / "aug.tsv"
+    assert main(["data", "augment", str(src), "-o", str(out), "--include-original", "--methods", "swap"]) == 0
+    back = read_task_file(out)
+    assert back.texts[:3] == texts and len(back) == 6
+    assert 'he said "hi" twice' in out.read_text(encoding="utf-8")
+    assert main(["data", "augment", str(src), "-o", str(out)]) == 2  # exists, no --force
+    assert "already exists; pass --force" in capsys.readouterr().err

@@ -112,7 +112,8 @@ def test_all_table(capsys):
 
 
 def test_checkpoint_paths(tmp_path, capsys):
-    from gptbert.checkpoint import export_hf, save_model
+    from gptbert.io.checkpoint import save_model
+    from gptbert.io.hf import export_hf
     from gptbert.models import build_model
 
     config = ModelConfig(family="gpt", n_layer=2, n_head=2, n_embd=16, block_size=32, vocab_size=50, head="lm")

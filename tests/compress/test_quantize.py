@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gptbert.checkpoint import WEIGHTS_NAME, load_model, save_model
 from gptbert.compress import (
     DynamicInt8Linear,
     Int8Linear,
@@ -19,6 +18,8 @@ from gptbert.compress import (
     save_compressed,
 )
 from gptbert.compress.quantize import int8pack_mm_supported, quantize_int8_per_channel
+from gptbert.io.checkpoint import load_model, save_model
+from gptbert.io.layout import WEIGHTS_FILE
 from gptbert.models.transformer import KVCache
 
 from tests.compress._models import batch, rel_err, tiny
@@ -38,7 +39,7 @@ def _hidden(model: nn.Module, b: dict) -> torch.Tensor:
 
 
 def _size(directory: Path) -> int:
-    return (directory / WEIGHTS_NAME).stat().st_size
+    return (directory / WEIGHTS_FILE).stat().st_size
 
 
 def test_per_channel_quantisation_error_bound() -> None:

@@ -1,9 +1,7 @@
-"""EDA-style augmentation on SST-2: seeded, label-preserving, and the CLI entry points."""
+"""EDA-style augmentation on SST-2: seeded, label-preserving, and written back losslessly."""
 
 from __future__ import annotations
 
-import argparse
-import csv
 from collections import Counter
 from pathlib import Path
 
@@ -11,18 +9,16 @@ import numpy as np
 import pytest
 
 from gptbert.data.augment import (
-    add_augment_arguments,
-    add_augment_subcommand,
     augment_dataset,
     build_vocabulary,
-    cmd_augment,
     contextual_substitute,
     mlm_fill_fn,
     random_deletion,
     random_insertion,
     random_swap,
 )
-from gptbert.data.readers import read_task_file
+from gptbert.data.readers import TaskData, read_task_file
+from gptbert.data.writers import write_task_file
 
 
 @pytest.fixture(scope="module")
@@ -133,33 +129,14 @@ def test_augment_dataset_is_seeded_and_label_preserving(sst2) -> None:
         augment_dataset(rows, ["synonyms"], seed=0)
 
 
-def test_cmd_augment(tmp_path: Path, shared_data: Path) -> None:
-    src = tmp_path / "train.tsv"
-    src.write_text("\n".join((shared_data / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[:101])
-                   + "\n", encoding="utf-8")
-    parser = argparse.ArgumentParser()
-    add_augment_arguments(parser)
-    out = tmp_path / "aug.tsv"
-    args = parser.parse_args([str(src), "-o", str(out), "--n-aug", "2", "--seed", "3", "--include-original",
-                              "--vocab-from", str(shared_data / "sst2" / "rt_snippets.txt")])
-    assert cmd_augment(args) == 0
-    data = read_task_file(out)
-    orig = read_task_file(src)
-    assert len(data) == 300 and data.texts[:100] == orig.texts
-    assert data.labels[100:] == [l for l in orig.labels for _ in range(2)]
-    with open(out, encoding="utf-8") as f:
-        assert next(csv.reader(f, delimiter="\t")) == ["text", "label"]
-
-    from gptbert.cli import CLIError
-
-    with pytest.raises(CLIError):  # exists, no --force
-        cmd_augment(args)
-    with pytest.raises(CLIError):
-        cmd_augment(parser.parse_args([str(src), "-o", str(tmp_path / "x.tsv"), "--methods", "contextual"]))
-
-    # The subcommand hook builds a working parser for `gptbert data augment`.
-    top = argparse.ArgumentParser()
-    sub = top.add_subparsers()
-    add_augment_subcommand(sub)
-    ns = top.parse_args(["augment", str(src), "-o", str(tmp_path / "b.tsv"), "--force"])
-    assert ns.func is cmd_augment and ns.func(ns) == 0
+def test_augmented_file_reads_back_unchanged(sst2, tmp_path: Path) -> None:
+    """What augmentation writes, read_task_file reads back as it was: quotes included (the TSV writer
+    once used CSV quoting, so `he said "hi" twice` came back as `"he said ""hi"" twice"`)."""
+    quoted = TaskData(texts=['he said "hi" twice', '"quoted" start', "it's 'single' and \"double\""],
+                      labels=["1", "0", "1"])
+    for data in (quoted, sst2):
+        new = augment_dataset(data, ["delete", "swap", "insert"], n_aug=2, seed=5)
+        for name in ("aug.tsv", "aug.jsonl"):
+            path = write_task_file(tmp_path / name, data, new)
+            back = read_task_file(path)
+            assert back.texts == data.texts + new.texts and back.labels == data.labels + new.labels

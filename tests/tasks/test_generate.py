@@ -144,7 +144,7 @@ def test_bert_extractive_scorer(runs_root, shared_data):
 
 def test_centroid_summary_with_minilm(minilm_dir):
     from gptbert.tokenizer import Tokenizer
-    from gptbert.checkpoint import load_any
+    from gptbert.io.checkpoint import load_any
 
     model, tok = load_any(minilm_dir), Tokenizer.load(minilm_dir)
     doc = ("The central bank raised interest rates to fight inflation. "

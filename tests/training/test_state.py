@@ -82,7 +82,7 @@ def test_save_load_tied_weights(tmp_path):
     save_model_weights(tmp_path / "m.safetensors", a, metadata={"note": {"x": 1}})
     meta = load_model_weights(b, tmp_path / "m.safetensors")
     assert json.loads(meta["note"]) == {"x": 1}
-    assert json.loads(meta["gptbert.tied"]) == {"head.weight": "emb.weight"}  # gptbert.checkpoint's convention
+    assert json.loads(meta["gptbert.tied"]) == {"head.weight": "emb.weight"}  # gptbert.io.weights' convention
     assert torch.equal(a.emb.weight, b.emb.weight) and b.head.weight is b.emb.weight
 
 

@@ -1,330 +1,37 @@
-"""Checkpoints: our directory format, and exact import/export of Hugging Face directories.
+"""Hugging Face checkpoints: exact import and export of BERT and GPT-2 directories.
 
-Our format is a directory holding ``config.json`` (``ModelConfig`` field names),
-``model.safetensors`` (every tensor once; tied names are recorded in the file's
-metadata) and whatever extra files the caller adds (tokenizer files, ``labels.json``).
+Hugging Face directories of the BERT family (``model_type`` "bert") and the GPT-2 family
+("gpt2") are translated tensor by tensor, with no fuzzy matching: a missing, unexpected or
+mis-shaped tensor is an error that names it. This module is the only place in gptbert that
+knows Hugging Face parameter and configuration names:
 
-Hugging Face directories of the BERT family (``model_type`` "bert") and the GPT-2
-family ("gpt2") are translated tensor by tensor, with no fuzzy matching: a missing,
-unexpected or mis-shaped tensor is an error that names it. This module is the only
-place in gptbert that knows Hugging Face parameter and configuration names.
+* configuration: :func:`config_from_hf` (an HF ``config.json`` -> ``ModelConfig``), and back
+  for export;
+* the tensor layout: one :class:`_Rule` per tensor of our model, saying which HF tensors it is
+  made of (:func:`_layout`);
+* :func:`load_hf` / :func:`export_hf`, and the header-only readers :func:`read_hf_config` and
+  :func:`read_hf_labels` used by :mod:`gptbert.io.checkpoint`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from gptbert.config import ModelConfig
+from gptbert.io.files import ExtraFile, content_writer, read_json_object, write_files
+from gptbert.io.layout import CONFIG_FILE, WEIGHTS_FILE, is_our_directory
+from gptbert.io.weights import float_dtype, load_state, read_tensor_names, read_weights
+from gptbert.models import build_model, config_of
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-LABELS_NAME = "labels.json"
-_TIED_KEY = "gptbert.tied"
-"""safetensors metadata entry: JSON {alias name: stored name} of tied tensors."""
-
-ExtraFile = Union[str, bytes, os.PathLike, Mapping[str, Any], list]
-"""Extra file contents: text, bytes, a path to copy, or a dict/list written as JSON."""
-
-
-# ---------------------------------------------------------------------------
-# Atomic directory writes
-# ---------------------------------------------------------------------------
-
-
-def _write_files(directory: Path, writers: dict[str, Callable[[Path], None]]) -> None:
-    """Write ``writers`` (file name -> function writing that file) into ``directory``.
-
-    A new directory is filled under a temporary name and renamed into place. In an
-    existing directory every file is first written next to its target under a
-    temporary name and then moved over it; other files there are never touched.
-    """
-    for name in writers:
-        if not name or Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ValueError(f"invalid checkpoint file name {name!r}")
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise FileExistsError(f"{directory} exists and is not a directory")
-    if not directory.exists():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            for name, write in writers.items():
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                write(tmp / name)
-            os.rename(tmp, directory)
-            return
-        except OSError:
-            if not directory.is_dir():  # a real failure, not a directory that appeared meanwhile
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, write in writers.items():
-            target = directory / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp_file = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-            staged.append((tmp_file, target))
-            write(tmp_file)
-        for tmp_file, target in staged:
-            os.replace(tmp_file, target)
-    finally:
-        for tmp_file, _ in staged:
-            if tmp_file.exists():
-                tmp_file.unlink()
-
-
-def _extra_writer(content: ExtraFile) -> Callable[[Path], None]:
-    if isinstance(content, os.PathLike):
-        source = Path(content)
-        if not source.is_file():
-            raise FileNotFoundError(f"extra file {source} does not exist")
-        return lambda path: shutil.copyfile(source, path)
-    if isinstance(content, bytes):
-        return lambda path: path.write_bytes(content)
-    if isinstance(content, str):
-        return lambda path: path.write_text(content)
-    if isinstance(content, (Mapping, list)):
-        text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
-        return lambda path: path.write_text(text)
-    raise TypeError(f"extra file content must be str, bytes, a path, a dict or a list; got {type(content).__name__}")
-
-
-# ---------------------------------------------------------------------------
-# Our format
-# ---------------------------------------------------------------------------
-
-
-def _unique_tensors(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """The state dict with every shared tensor once, and {alias: stored name}."""
-    tensors: dict[str, Tensor] = {}
-    aliases: dict[str, str] = {}
-    seen: dict[tuple, str] = {}
-    storages: set[int] = set()
-    for name, t in model.state_dict().items():
-        t = t.detach()
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
-        if key in seen:
-            aliases[name] = seen[key]
-            continue
-        seen[key] = name
-        ptr = t.untyped_storage().data_ptr()
-        # safetensors refuses tensors that share memory; copy partial overlaps (views).
-        t = t.to("cpu").contiguous()
-        if ptr in storages:
-            t = t.clone()
-        storages.add(ptr)
-        tensors[name] = t
-    return tensors, aliases
-
-
-def _config_of(model: nn.Module) -> ModelConfig:
-    config = getattr(model, "config", None)
-    if not isinstance(config, ModelConfig):
-        raise TypeError(f"{type(model).__name__} has no ModelConfig in .config; not a gptbert model")
-    return config
-
-
-def save_model(model: nn.Module, directory: str | os.PathLike, *, extra_files: Mapping[str, ExtraFile] | None = None) -> Path:
-    """Save ``model`` (config + weights + ``extra_files``) as a gptbert checkpoint directory.
-
-    Writes are atomic per file (a new directory appears at once). An existing
-    directory keeps its other files; a Hugging Face checkpoint is never overwritten.
-    """
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    config = _config_of(model)
-    if is_hf_directory(directory):
-        raise FileExistsError(f"{directory} holds a Hugging Face checkpoint; refusing to overwrite it")
-    extra = dict(extra_files or {})
-    for reserved in (CONFIG_NAME, WEIGHTS_NAME):
-        if reserved in extra:
-            raise ValueError(f"extra_files may not replace {reserved}")
-    tensors, aliases = _unique_tensors(model)
-    metadata = {"format": "pt", _TIED_KEY: json.dumps(aliases)}
-    writers: dict[str, Callable[[Path], None]] = {
-        WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata=metadata),
-    }
-    writers.update({name: _extra_writer(content) for name, content in extra.items()})
-    writers[CONFIG_NAME] = config.save  # last: the file that marks the directory as a checkpoint
-    _write_files(directory, writers)
-    return directory
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
-
-
-def is_our_directory(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a gptbert checkpoint directory (config.json with a 'family')."""
-    config = Path(path) / CONFIG_NAME
-    if not config.is_file():
-        return False
-    try:
-        return "family" in _read_json(config)
-    except ValueError:
-        return False
-
-
-def is_hf_directory(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a Hugging Face model directory (config.json with 'model_type' or 'architectures')."""
-    config = Path(path) / CONFIG_NAME
-    if not config.is_file():
-        return False
-    try:
-        data = _read_json(config)
-    except ValueError:
-        return False
-    return "family" not in data and ("model_type" in data or "architectures" in data)
-
-
-def _shape(t: Tensor | tuple[int, ...]) -> list[int]:
-    return list(t.shape if isinstance(t, Tensor) else t)
-
-
-def _float_dtype(tensors: Iterable[Tensor]) -> torch.dtype | None:
-    dtypes = {t.dtype for t in tensors if t.is_floating_point()}
-    return dtypes.pop() if len(dtypes) == 1 else None
-
-
-def _finish(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
-    if dtype is not None:
-        model = model.to(dtype=dtype)
-    return model.to(device).eval()
-
-
-def _check_and_load(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
-    """load_state_dict with errors that name every missing, unexpected or mis-shaped tensor."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    problems = []
-    if missing:
-        problems.append("missing tensor(s): " + ", ".join(f"{k!r} {_shape(expected[k])}" for k in missing))
-    if unexpected:
-        problems.append("unexpected tensor(s): " + ", ".join(f"{k!r} {_shape(state[k])}" for k in unexpected))
-    for k in expected:
-        if k in state and state[k].shape != expected[k].shape:
-            problems.append(f"tensor {k!r} has shape {_shape(state[k])}, the config expects {_shape(expected[k])}")
-    if problems:
-        raise ValueError(f"{source}: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
-
-
-def load_model(directory: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
-    """Load a gptbert checkpoint directory; returns the model in eval mode.
-
-    ``dtype`` None keeps the stored floating-point dtype.
-    """
-    from safetensors.torch import load_file
-    from safetensors import safe_open
-
-    from gptbert.models import build_model
-
-    directory = Path(directory)
-    if not (directory / CONFIG_NAME).is_file():
-        raise FileNotFoundError(f"{directory}: no {CONFIG_NAME}; not a gptbert checkpoint directory")
-    if not is_our_directory(directory):
-        raise ValueError(f"{directory}: {CONFIG_NAME} is not a gptbert config (use load_any for Hugging Face directories)")
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise FileNotFoundError(f"{directory}: no {WEIGHTS_NAME}")
-    config = ModelConfig.load(directory / CONFIG_NAME)
-    with safe_open(str(weights), framework="pt") as f:
-        metadata = f.metadata() or {}
-    state = load_file(str(weights))
-    for alias, stored in json.loads(metadata.get(_TIED_KEY, "{}")).items():
-        if stored not in state:
-            raise ValueError(f"{weights}: tied tensor {alias!r} refers to missing {stored!r}")
-        state[alias] = state[stored]
-    stored_dtype = _float_dtype(state.values())
-    model = build_model(config)
-    if stored_dtype is not None:
-        model = model.to(dtype=stored_dtype)
-    _check_and_load(model, state, str(weights))
-    return _finish(model, device, dtype)
-
-
-def load_any(path: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
-    """Load a gptbert or a Hugging Face (BERT / GPT-2) checkpoint directory; eval mode."""
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such checkpoint directory")
-    if is_our_directory(path):
-        return load_model(path, device=device, dtype=dtype)
-    if is_hf_directory(path):
-        return load_hf(path, device=device, dtype=dtype)
-    raise ValueError(
-        f"{path}: not a gptbert or Hugging Face checkpoint directory "
-        f"(expected {CONFIG_NAME} with a 'family', or with 'model_type'/'architectures')"
-    )
-
-
-def _hf_tensor_names(directory: Path) -> list[str]:
-    """Tensor names of a Hugging Face directory, reading only safetensors headers where possible."""
-    from safetensors import safe_open
-
-    if (directory / "model.safetensors").is_file():
-        with safe_open(str(directory / "model.safetensors"), framework="pt") as f:
-            return list(f.keys())
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (directory / index).is_file():
-            return list(_read_json(directory / index).get("weight_map", {}))
-    return list(_read_hf_weights(directory)[0])
-
-
-def read_config(path: str | os.PathLike) -> ModelConfig:
-    """The ``ModelConfig`` of a gptbert or Hugging Face checkpoint directory, without loading weights."""
-    path = Path(path)
-    if is_our_directory(path):
-        return ModelConfig.load(path / CONFIG_NAME)
-    if is_hf_directory(path):
-        hf = _read_json(path / CONFIG_NAME)
-        family = _hf_family(hf, str(path))
-        prefix = _PREFIX[family]
-        names = [n[len(prefix):] if n.startswith(prefix) else n for n in _hf_tensor_names(path)]
-        return config_from_hf(hf, names, name=path.name)
-    raise ValueError(f"{path}: not a gptbert or Hugging Face checkpoint directory")
-
-
-def read_labels(path: str | os.PathLike) -> list[str] | None:
-    """Label names of a checkpoint: our ``labels.json`` (a list) or a Hugging Face ``id2label``."""
-    path = Path(path)
-    if (path / LABELS_NAME).is_file():
-        labels = json.loads((path / LABELS_NAME).read_text())
-        if isinstance(labels, dict):  # {"0": "neg", ...} or {"neg": 0, ...}
-            if all(str(k).isdigit() for k in labels):
-                return [str(labels[k]) for k in sorted(labels, key=int)]
-            return [k for k, _ in sorted(labels.items(), key=lambda kv: kv[1])]
-        return [str(x) for x in labels]
-    if is_hf_directory(path):
-        id2label = _read_json(path / CONFIG_NAME).get("id2label")
-        if isinstance(id2label, dict) and id2label:
-            return [str(id2label[k]) for k in sorted(id2label, key=int)]
-    return None
-
+__all__ = ["config_from_hf", "export_hf", "load_hf", "read_hf_config", "read_hf_labels"]
 
 # ---------------------------------------------------------------------------
 # Hugging Face: configuration
@@ -587,8 +294,6 @@ def _normalise_names(state: dict[str, Tensor], family: str) -> dict[str, Tensor]
 
 def _read_hf_weights(directory: Path) -> tuple[dict[str, Tensor], str]:
     """All tensors of a Hugging Face directory (safetensors, sharded or not, else pytorch_model.bin)."""
-    from safetensors.torch import load_file
-
     def load_bin(path: Path) -> dict[str, Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
@@ -596,18 +301,45 @@ def _read_hf_weights(directory: Path) -> tuple[dict[str, Tensor], str]:
         return state
 
     for single, index, loader in (
-        ("model.safetensors", "model.safetensors.index.json", lambda p: load_file(str(p))),
+        (WEIGHTS_FILE, "model.safetensors.index.json", lambda p: read_weights(p)[0]),
         ("pytorch_model.bin", "pytorch_model.bin.index.json", load_bin),
     ):
         if (directory / single).is_file():
             return loader(directory / single), str(directory / single)
         if (directory / index).is_file():
-            weight_map = _read_json(directory / index).get("weight_map", {})
+            weight_map = read_json_object(directory / index).get("weight_map", {})
             state: dict[str, Tensor] = {}
             for shard in sorted(set(weight_map.values())):
                 state.update(loader(directory / shard))
             return state, str(directory / index)
-    raise FileNotFoundError(f"{directory}: no model.safetensors or pytorch_model.bin (sharded or not)")
+    raise FileNotFoundError(f"{directory}: no {WEIGHTS_FILE} or pytorch_model.bin (sharded or not)")
+
+
+def _hf_tensor_names(directory: Path) -> list[str]:
+    """Tensor names of a Hugging Face directory, reading only safetensors headers where possible."""
+    if (directory / WEIGHTS_FILE).is_file():
+        return read_tensor_names(directory / WEIGHTS_FILE)
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (directory / index).is_file():
+            return list(read_json_object(directory / index).get("weight_map", {}))
+    return list(_read_hf_weights(directory)[0])
+
+
+def read_hf_config(directory: str | os.PathLike) -> ModelConfig:
+    """The ``ModelConfig`` of a Hugging Face directory, from its config.json and tensor names (no weights)."""
+    directory = Path(directory)
+    hf = read_json_object(directory / CONFIG_FILE)
+    prefix = _PREFIX[_hf_family(hf, str(directory))]
+    names = [n[len(prefix):] if n.startswith(prefix) else n for n in _hf_tensor_names(directory)]
+    return config_from_hf(hf, names, name=directory.name)
+
+
+def read_hf_labels(directory: str | os.PathLike) -> list[str] | None:
+    """Label names from a Hugging Face config.json's ``id2label`` (None when it has none)."""
+    id2label = read_json_object(Path(directory) / CONFIG_FILE).get("id2label")
+    if isinstance(id2label, dict) and id2label:
+        return [str(id2label[k]) for k in sorted(id2label, key=int)]
+    return None
 
 
 def _convert_in(rule: _Rule, tensors: list[Tensor]) -> Tensor:
@@ -631,10 +363,8 @@ def load_hf(directory: str | os.PathLike, *, device: str | torch.device = "cpu",
 
     ``dtype`` None keeps the checkpoint's floating-point dtype.
     """
-    from gptbert.models import build_model
-
     directory = Path(directory)
-    hf = _read_json(directory / CONFIG_NAME)
+    hf = read_json_object(directory / CONFIG_FILE)
     family = _hf_family(hf, str(directory))
     raw, source = _read_hf_weights(directory)
     state = _normalise_names(raw, family)
@@ -665,7 +395,7 @@ def load_hf(directory: str | os.PathLike, *, device: str | torch.device = "cpu",
             if tuple(t.shape) != want:
                 raise ValueError(
                     f"{source}: tensor {shown(name)!r} has shape {list(t.shape)}, expected {list(want)} "
-                    f"for the config in {directory / CONFIG_NAME}"
+                    f"for the config in {directory / CONFIG_FILE}"
                 )
             parts.append(t)
         if len(parts) == len(rule.theirs):
@@ -685,11 +415,7 @@ def load_hf(directory: str | os.PathLike, *, device: str | torch.device = "cpu",
                 if other in ours and u.data_ptr() == t.data_ptr() and u.shape == t.shape:
                     ours[name] = ours[other]
                     break
-    stored_dtype = _float_dtype(ours.values())
-    if stored_dtype is not None:
-        model = model.to(dtype=stored_dtype)
-    _check_and_load(model, ours, source)
-    return _finish(model, device, dtype)
+    return load_state(model, ours, source, device=device, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -788,7 +514,7 @@ def export_hf(model: nn.Module, directory: str | os.PathLike, *, labels: list[st
     """
     from safetensors.torch import save_file
 
-    config = _config_of(model)
+    config = config_of(model)
     arch = _check_exportable(config)
     directory = Path(directory)
     if is_our_directory(directory):
@@ -814,30 +540,13 @@ def export_hf(model: nn.Module, directory: str | os.PathLike, *, labels: list[st
     if family == "bert" and config.head in ("pretrain", "mlm") and not config.tie_word_embeddings:
         # Untied, transformers applies the decoder's own bias: store it under both names.
         tensors["cls.predictions.decoder.bias"] = tensors["cls.predictions.bias"].clone()
-    dtype = _float_dtype(tensors.values()) or torch.float32
+    dtype = float_dtype(tensors.values()) or torch.float32
     hf_config = _hf_config(config, arch, dtype, labels)
-    text = json.dumps(hf_config, indent=2) + "\n"
+    # Hugging Face's own file: no tied tensors (each is a copy) and no gptbert metadata.
     writers: dict[str, Callable[[Path], None]] = {
-        WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt"}),
+        WEIGHTS_FILE: lambda path: save_file(tensors, str(path), metadata={"format": "pt"}),
     }
-    writers.update({name: _extra_writer(content) for name, content in (extra_files or {}).items()})
-    writers[CONFIG_NAME] = lambda path: path.write_text(text)
-    _write_files(directory, writers)
+    writers.update({name: content_writer(content) for name, content in (extra_files or {}).items()})
+    writers[CONFIG_FILE] = content_writer(hf_config)
+    write_files(directory, writers)
     return directory
-
-
-__all__ = [
-    "CONFIG_NAME",
-    "WEIGHTS_NAME",
-    "LABELS_NAME",
-    "save_model",
-    "load_model",
-    "load_any",
-    "load_hf",
-    "export_hf",
-    "config_from_hf",
-    "is_our_directory",
-    "is_hf_directory",
-    "read_config",
-    "read_labels",
-]

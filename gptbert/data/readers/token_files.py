@@ -1,0 +1,163 @@
+"""Token classification files: CoNLL-style columns or JSONL with token and tag lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gptbert.data.readers.formats import (
+    DataError,
+    PathLike,
+    RowProblem,
+    decode_text,
+    has_bad_bytes,
+    jsonl_items,
+    open_bytes,
+    raise_or_log,
+    text_lines,
+)
+from gptbert.data.readers.task import take
+
+
+@dataclass
+class TokenData:
+    """Sentences as token lists with one tag per token (NER, POS, ...)."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    source: str | None = None
+    bad_rows: list[RowProblem] = field(default_factory=list)
+    lines: list[int] | None = None
+    """Line where each sentence starts."""
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != len(self.tags):
+            raise ValueError(f"TokenData: {len(self.tokens)} sentences but {len(self.tags)} tag lists")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def n_bad_rows(self) -> int:
+        return len(self.bad_rows)
+
+    @property
+    def tag_set(self) -> list[str]:
+        return sorted({t for sent in self.tags for t in sent})
+
+    def subset(self, idx: Sequence[int]) -> TokenData:
+        return TokenData([self.tokens[i] for i in idx], [self.tags[i] for i in idx], self.source,
+                         list(self.bad_rows), take(self.lines, idx))
+
+
+def _jsonl_error(obj: Any, tokens_key: str, tags_key: str) -> str | None:
+    """What is wrong with one JSONL record of a token file (None: nothing)."""
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, found {type(obj).__name__}"
+    toks, tags = obj.get(tokens_key), obj.get(tags_key)
+    if not isinstance(toks, list) or not isinstance(tags, list):
+        return f"expected lists under {tokens_key!r} and {tags_key!r}"
+    if len(toks) != len(tags):
+        return f"{len(toks)} tokens but {len(tags)} tags"
+    if not toks:
+        return "empty sentence"
+    if not all(isinstance(t, str) and t for t in toks):
+        return "tokens must be non-empty strings"
+    if not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in tags):
+        return "tags must be strings"
+    return None
+
+
+def _read_jsonl(p: Path, text: str, out: TokenData, problems: list[RowProblem], tokens_key: str,
+                tags_key: str) -> None:
+    for lineno, obj, err in jsonl_items(p, text):
+        if err is None:
+            err = _jsonl_error(obj, tokens_key, tags_key)
+        if err is not None:
+            problems.append(RowProblem(str(p), lineno, err))
+            continue
+        out.tokens.append(list(obj[tokens_key]))
+        out.tags.append([str(t) for t in obj[tags_key]])
+        out.lines.append(lineno)  # type: ignore[union-attr]
+
+
+def _read_conll(p: Path, text: str, out: TokenData, problems: list[RowProblem], token_column: int,
+                tag_column: int) -> None:
+    """Sentences of ``token tag`` lines; a sentence with a bad line is dropped whole."""
+    sent_toks: list[str] = []
+    sent_tags: list[str] = []
+    start = 0
+    bad_in_sentence = False
+
+    def flush() -> None:
+        nonlocal sent_toks, sent_tags, bad_in_sentence
+        if sent_toks and not bad_in_sentence:
+            out.tokens.append(sent_toks)
+            out.tags.append(sent_tags)
+            out.lines.append(start)  # type: ignore[union-attr]
+        sent_toks, sent_tags, bad_in_sentence = [], [], False
+
+    for lineno, line in enumerate(text_lines(text), 1):
+        if not line.strip():
+            flush()
+            continue
+        parts = line.split()
+        if parts[0] == "-DOCSTART-":
+            flush()
+            continue
+        if not sent_toks and not bad_in_sentence:
+            start = lineno
+        if has_bad_bytes(line):
+            problems.append(RowProblem(str(p), lineno, "undecodable bytes (not valid UTF-8)"))
+            bad_in_sentence = True
+            continue
+        if len(parts) < 2:
+            problems.append(RowProblem(str(p), lineno, "expected 'token tag' (whitespace-separated), found one field"))
+            bad_in_sentence = True
+            continue
+        try:
+            sent_toks.append(parts[token_column])
+            sent_tags.append(parts[tag_column])
+        except IndexError:
+            problems.append(RowProblem(str(p), lineno, f"no column {token_column} / {tag_column}"))
+            bad_in_sentence = True
+    flush()
+
+
+def read_token_file(
+    path: PathLike,
+    *,
+    format: Literal["conll", "jsonl"] | None = None,
+    tokens_key: str = "tokens",
+    tags_key: str = "tags",
+    token_column: int = 0,
+    tag_column: int = -1,
+    skip_bad_rows: bool = False,
+    encoding: str = "utf-8",
+) -> TokenData:
+    """Read CoNLL-style files (``token tag`` per line, whitespace-separated, blank line between
+    sentences, ``-DOCSTART-`` ignored) or JSONL with ``tokens``/``tags`` lists.
+
+    With ``skip_bad_rows=True`` a sentence with a bad line is skipped whole (its tags would
+    no longer line up).
+    """
+    p = Path(path)
+    if format is None:
+        suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
+        format = "jsonl" if suffixes and suffixes[-1] in (".jsonl", ".ndjson", ".json") else "conll"
+    if format not in ("conll", "jsonl"):
+        raise DataError(f"{p}: unknown token-file format {format!r}; expected 'conll' or 'jsonl'")
+    text = decode_text(open_bytes(p), encoding)
+    out = TokenData([], [], str(p), [], [])
+    problems: list[RowProblem] = []
+    if format == "jsonl":
+        _read_jsonl(p, text, out, problems, tokens_key, tags_key)
+    else:
+        _read_conll(p, text, out, problems, token_column, tag_column)
+    raise_or_log(p, problems, skip_bad_rows)
+    out.bad_rows = problems
+    if not out.tokens:
+        raise DataError(f"{p}: no sentences" + (f" ({len(problems)} bad lines)" if problems else ""), problems)
+    return out
