@@ -9,7 +9,7 @@ file names from :mod:`gptbert.io.layout`):
 ``best/model.safetensors``  the weights at the best evaluation (+ ``best/meta.json``).
 ``model.safetensors``       the final weights (the best ones when ``keep_best``). Beside both, a
                             ``config.json`` when the model has a ``config.to_dict()``, which makes
-                            ``out_dir`` and ``best/`` loadable by ``gptbert.checkpoint.load_model``.
+                            ``out_dir`` and ``best/`` loadable by ``gptbert.io.checkpoint.load_model``.
 
 Weights go through :mod:`gptbert.io.weights` (tied tensors stored once).
 """
@@ -127,7 +127,7 @@ def load_model_weights(model: nn.Module, path: str | Path, *, strict: bool = Tru
 
 def save_model_dir(directory: Path, model: nn.Module, metadata: Mapping[str, Any]) -> None:
     """``model.safetensors`` and, when the model carries a config with ``to_dict()`` (gptbert models
-    do), ``config.json``: together a directory that ``gptbert.checkpoint.load_model`` reads."""
+    do), ``config.json``: together a directory that ``gptbert.io.checkpoint.load_model`` reads."""
     save_model_weights(directory / WEIGHTS_FILE, model, metadata=metadata)
     config = getattr(unwrap(model), "config", None)
     if callable(getattr(config, "to_dict", None)):
