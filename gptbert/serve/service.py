@@ -130,6 +130,12 @@ class Service:
         return [len(ids) for ids in enc.ids]
 
     # -- request checks -----------------------------------------------------------------
+    def admit(self, capability: str, field: str, items: Sequence[Any]) -> LM:
+        """:meth:`require` the capability, then :meth:`check_count` the request's ``field``."""
+        lm = self.require(capability)
+        self.check_count(field, items)
+        return lm
+
     def check_count(self, field: str, items: Sequence[Any]) -> None:
         if len(items) > self.settings.max_texts:
             raise field_error(field, f"at most {self.settings.max_texts} per request, got {len(items)}")

@@ -30,8 +30,7 @@ def router(svc: Service) -> APIRouter:
     @r.post("/v1/classify", response_model=S.ClassifyResponse, tags=["tasks"], responses=ERRORS,
             summary="label texts (or text pairs)")
     async def classify(body: S.ClassifyRequest, request: Request) -> S.ClassifyResponse:
-        svc.require("classify")
-        svc.check_count("texts", body.texts)
+        svc.admit("classify", "texts", body.texts)
         fields: dict[str, Sequence[str] | str] = {"texts": body.texts}
         if body.pairs is not None:
             if len(body.pairs) != len(body.texts):

@@ -28,8 +28,7 @@ def router(svc: Service) -> APIRouter:
     @r.post("/v1/embed", response_model=S.EmbedResponse, tags=["tasks"], responses=ERRORS,
             summary="sentence embeddings")
     async def embed(body: S.EmbedRequest, request: Request) -> S.EmbedResponse:
-        svc.require("embed")
-        svc.check_count("texts", body.texts)
+        svc.admit("embed", "texts", body.texts)
         await svc.check_inputs(request, "embed", {"texts": body.texts})
         out = await svc.run("embed", list(body.texts), {"pooling": body.pooling, "normalize": body.normalize})
         return S.EmbedResponse(embeddings=out, dim=len(out[0]) if out else 0)

@@ -27,8 +27,7 @@ def router(svc: Service) -> APIRouter:
     @r.post("/v1/fill-mask", response_model=S.FillMaskResponse, tags=["tasks"], responses=ERRORS,
             summary="most likely tokens for the mask")
     async def fill_mask(body: S.FillMaskRequest, request: Request) -> S.FillMaskResponse:
-        svc.require("fill_mask")
-        svc.check_count("texts", body.texts)
+        svc.admit("fill_mask", "texts", body.texts)
         mask = svc.mask_token
         for i, t in enumerate(body.texts):
             if mask is None or mask not in t:

@@ -100,8 +100,7 @@ def router(svc: Service) -> APIRouter:
                                    "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
     )
     async def generate(body: S.GenerateRequest, request: Request) -> Any:
-        svc.require("generate")
-        svc.check_count("prompts", body.prompts)
+        svc.admit("generate", "prompts", body.prompts)
         limit = settings.max_new_tokens
         max_new = body.max_new_tokens if body.max_new_tokens is not None else min(32, limit)
         if max_new > limit:
