@@ -8,7 +8,7 @@ Outside in:
   limit, one JSON log line and the request metrics;
 * :mod:`gptbert.serve.errors` - the one error shape and the exception handlers;
 * :mod:`gptbert.serve.routes` - one router per capability (classify, embed, fill-mask, answer,
-  generate with its SSE stream) and the service routes (health, ready, metrics, info, the page);
+  generate with its SSE stream), the status routes (health, ready, metrics, info) and the page;
 * :mod:`gptbert.serve.service` - the model behind the queue and the checks every task route shares;
 * :mod:`gptbert.serve.batching` - dynamic batching on one worker thread that owns the model;
 * :mod:`gptbert.serve.metrics`, :mod:`gptbert.serve.logs`, :mod:`gptbert.serve.schemas` - Prometheus

@@ -1,4 +1,4 @@
-"""The service routes: ``/healthz`` (alive), ``/readyz`` (model loaded), ``/metrics`` and ``/v1/info``."""
+"""The status routes: ``/healthz`` (alive), ``/readyz`` (model loaded), ``/metrics`` and ``/v1/info``."""
 
 from __future__ import annotations
 
