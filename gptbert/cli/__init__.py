@@ -1,19 +1,42 @@
 """Command-line interface: ``gptbert COMMAND ...``.
 
-Every module in this package that defines ``register(subparsers)`` adds its commands;
-each command sets ``func`` to a function taking the parsed namespace and returning an
-exit code. Modules import torch only inside those functions, so ``gptbert --help``
-stays fast.
+:data:`COMMANDS` lists every command and the module of this package that adds it: the module's
+``register(subparsers)`` adds the parsers of its commands, each setting ``func`` to a function
+that takes the parsed namespace and returns an exit code. Modules import torch only inside
+those functions, so ``gptbert --help`` stays fast.
+
+To add a command: write its parser in a module's ``register`` (a new module for a new group)
+and add a row here; ``tests/cli/test_parser.py`` checks that the table and the parser agree.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 
 from gptbert import __version__
+
+COMMANDS: dict[str, str] = {
+    # command        module of gptbert.cli that registers it (in the order of --help)
+    "data": "data",
+    "tokenizer": "tokenizer",
+    "pretrain": "train",
+    "finetune": "train",
+    "predict": "predict",
+    "evaluate": "predict",
+    "fill-mask": "interact",
+    "embed": "interact",
+    "chat": "interact",
+    "info": "info",
+    "compare": "compare",
+    "demo": "compare",
+    "recommend": "recommend",
+    "results": "results",
+    "compress": "compress",
+    "serve": "serve",
+}
+"""Every ``gptbert`` command -> the module (``gptbert.cli.<module>``) whose ``register`` adds it."""
 
 
 class CLIError(Exception):
@@ -27,13 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gptbert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    for module in dict.fromkeys(COMMANDS.values()):  # each module once, in table order
+        importlib.import_module(f"{__name__}.{module}").register(sub)
     return parser
 
 

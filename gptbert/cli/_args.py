@@ -1,4 +1,6 @@
-"""Turn a dataclass into argparse options whose help is the field's docstring."""
+"""Shared option plumbing of the commands: dataclass fields as options (help from the field's
+docstring) and the one JSON output convention (``--json`` prints JSON on standard output and
+nothing else; ``--json-out PATH`` also writes it to a file, never replacing one without ``--force``)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import sys
 import textwrap
 import typing
+from pathlib import Path
 from typing import Any
 
 
@@ -32,6 +36,22 @@ def field_docs(cls: type) -> dict[str, str]:
             ):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
+
+
+class NegatedFlag(argparse.Action):
+    """The switch pair of a boolean whose name is already negative (``no_decay_x``): ``--no-decay-x``
+    sets it, ``--decay-x`` clears it (instead of ``--no-no-decay-x``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, default: Any = None, help: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, option_string == self.option_strings[0])
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -67,7 +87,11 @@ def add_dataclass_arguments(
         choices = None
         if typing.get_origin(hints[f.name]) is typing.Literal:
             choices = list(typing.get_args(hints[f.name]))
-        if tp is bool:
+        if tp is bool and f.name.startswith("no_"):
+            positive = "--" + f.name[3:].replace("_", "-")
+            target.add_argument(option, positive, dest=f.name, action=NegatedFlag, default=default,
+                                help=help_text + f" (default: %(default)s; {positive} turns it off)")
+        elif tp is bool:
             target.add_argument(option, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=default, help=help_text + " (default: %(default)s)")
         else:
@@ -81,3 +105,38 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> An
     kwargs = {k: v for k, v in vars(args).items() if k in names}
     kwargs.update(extra)
     return cls(**kwargs)
+
+
+def add_json_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--json`` and ``--json-out PATH`` for a command whose result is ``what`` (a noun phrase);
+    the command needs a ``--force`` option too (see :func:`check_json_out`)."""
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as JSON on standard output (and nothing else)")
+    parser.add_argument("--json-out", default=None, metavar="PATH",
+                        help=f"also write {what} as JSON to PATH (an existing file is replaced only with --force)")
+
+
+def check_json_out(args: argparse.Namespace) -> Path | None:
+    """The ``--json-out`` path, checked before any work: CLIError when it exists without ``--force``."""
+    from gptbert.cli import CLIError
+    from gptbert.io.files import OutputExistsError, check_new_output
+
+    if args.json_out is None:
+        return None
+    try:
+        return check_new_output(args.json_out, force=args.force, option="--json-out")
+    except OutputExistsError as e:
+        raise CLIError(str(e)) from None
+
+
+def write_json_out(path: Path, data: Any, args: argparse.Namespace) -> None:
+    """Write ``data`` as JSON to ``path`` atomically and say so (on stderr under ``--json``,
+    whose standard output is the JSON alone)."""
+    from gptbert.cli import CLIError
+    from gptbert.io.files import atomic_write_text, to_json
+
+    try:
+        atomic_write_text(path, to_json(data))
+    except OSError as e:
+        raise CLIError(f"--json-out {path}: cannot write: {e}") from None
+    print(f"\nwrote {path}", file=sys.stderr if args.json else sys.stdout)

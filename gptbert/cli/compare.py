@@ -55,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="stop fine-tuning after this many evaluations without improvement (0: off; default 3)")
     p.add_argument("--latency-repeats", type=int, default=None, help="batch-1 calls timed per precision "
                                                                      "(default 30; demo 20)")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--text-pair-column", default=None)
-    p.add_argument("--label-column", default="label")
+    p.add_argument("--text-column", default="text", help="text column of the task files (default: text)")
+    p.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks")
+    p.add_argument("--label-column", default="label", help="label column (default: label)")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (reported) instead of stopping")
     p.set_defaults(func=cmd_compare)
 

@@ -6,11 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from typing import Any
+
 from gptbert.cli import CLIError
 
 METHODS = ("bf16", "int8-dynamic", "int8-weight-only", "prune-magnitude", "prune-heads", "distill", "export")
-COPIED = ("task.json", "labels.json", "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt",
-          "gptbert_tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+PRUNING = ("prune-magnitude", "prune-heads")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,9 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "weighted --alpha, plus the hard labels).",
     )
     p.add_argument("run", help="run directory (or Hugging Face directory)")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=METHODS,
+                   help="bf16 / int8-dynamic / int8-weight-only: lower-precision weights; prune-magnitude / "
+                        "prune-heads: pruning; distill: train --student; export: ONNX or TorchScript file")
     p.add_argument("--out", required=True, help="output directory (must not exist unless --force)")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
     p.add_argument("--sparsity", type=float, default=0.5, help="prune-magnitude: share of weights set to zero")
     p.add_argument("--scope", choices=["global", "layer"], default="global", help="prune-magnitude: one threshold or one per layer")
     p.add_argument("--heads", type=int, default=1, help="prune-heads: attention heads to remove (by importance)")
@@ -46,72 +49,39 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                        "else one trained on --train)")
     d.add_argument("--vocab-size", type=int, default=None, help="size of a student tokenizer trained here (default 8000)")
     d.add_argument("--time-budget", default=None, help="wall-clock training budget, e.g. 5m")
-    d.add_argument("--max-steps", type=int, default=None)
+    d.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     d.add_argument("--max-epochs", type=int, default=None, help="default 1 when no other limit is set")
     d.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 1e-3 for a preset student, else 5e-5)")
-    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     d.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: each epoch and at the end)")
-    d.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="training precision (default fp32; bf16: autocast)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data order, initialisation and --max-train "
+                                                       "sample (default 0)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compress)
 
 
-PROBE_TEXTS = ("a short example sentence .", "the plot moves slowly but the acting is strong",
-               "i would not watch it again", "an honest , funny and moving film about growing up")
+def _training(args: argparse.Namespace) -> dict[str, Any]:
+    """The --max-steps ... --no-progress flags as training_args keywords (lr None: the method's default)."""
+    return {"lr": args.lr, "max_steps": args.max_steps, "max_epochs": args.max_epochs,
+            "time_budget": args.time_budget, "batch_size": args.batch_size, "precision": args.precision,
+            "seed": args.seed, "eval_every": args.eval_every, "progress": not args.no_progress}
 
 
-def _dev_set(args: argparse.Namespace, run) -> tuple[list[str], list]:  # type: ignore[no-untyped-def]
-    """(timing texts, scored examples), read once from --dev in the run's columns and labels.
-
-    Timing uses the first 64 texts (a few fixed sentences without --dev); quality the first
-    --max-examples labelled examples (none without --dev or for a non-classifier run).
-    """
-    if not args.dev:
-        return list(PROBE_TEXTS), []
-    from gptbert.data.readers import LabelMap, read_task_file
-    from gptbert.tasks.classify import examples_of
-
-    data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
-                          label_column=run.task.label_column, skip_bad_rows=True)
-    texts = list(data.texts[:64]) or list(PROBE_TEXTS)
-    if run.config.head != "classify":
-        return texts, []
-    labels = LabelMap(run.labels) if run.labels else LabelMap.from_data(data)
-    return texts, examples_of(data, labels)[: args.max_examples]
-
-
-def _speed(run, texts: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Batch-1 latency (p50 / p95 over the texts in turn) and batch-32 throughput of the forward pass."""
-    import itertools
-
-    import torch
-
-    from gptbert.measure import latency_stats, throughput, time_callable
-    from gptbert.tasks.classify import make_collator
-
-    collate = make_collator(run.tokenizer, run.config, run.task.max_len)
-
-    def inputs(batch: list[str]) -> dict:
-        b = collate([(t, None, None) for t in batch])
-        return {k: v for k, v in b.items() if k not in ("targets", "next_sentence_label")}
-
-    singles = [inputs([t]) for t in texts[:16]]
-    big = inputs([texts[i % len(texts)] for i in range(32)])
-    turn = itertools.cycle(singles)
-    with torch.inference_mode():
-        lat = latency_stats(time_callable(lambda: run.model(**next(turn)), warmup=3, repeats=30))
-        tput = throughput(lambda: run.model(**big), 32, warmup=1, repeats=3)
-    return {"latency_ms_bs1": round(lat["p50_ms"], 3), "latency_ms_bs1_p95": round(lat["p95_ms"], 3),
-            "throughput_bs32": round(tput, 1)}
+def _print(report: dict[str, Any]) -> int:
+    print(json.dumps(report, indent=2, default=str))
+    return 0
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from gptbert.compress import compress, save_compressed
-    from gptbert.measure import saved_size_mb
+    from gptbert.compress import compress
+    from gptbert.compress.evaluate import dev_set, measure
+    from gptbert.compress.runs import distill_run, export_run, recover, save_compressed_run
+    from gptbert.data.readers import DataError
+    from gptbert.io.layout import WEIGHTS_FILE
     from gptbert.run import load_run
-    from gptbert.tasks.classify import make_collator
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
@@ -122,116 +92,34 @@ def cmd_compress(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if run.tokenizer is None:
         raise CLIError(f"{args.run}: no tokenizer files")
-    example = make_collator(run.tokenizer, run.config, run.task.max_len)([(PROBE_TEXTS[0], None, None)])
-    texts, scored = _dev_set(args, run)
-    before = {"size_mb": saved_size_mb(Path(args.run) / "model.safetensors"), **_speed(run, texts)}
-    if scored:
-        before["dev"] = _quality(run, scored)
-
-    if args.method == "distill":
-        return _distill(args, run, out, before, texts, scored)
-
-    if args.method == "export":
-        from gptbert.compress.export import export_onnx, export_torchscript
-
-        out.mkdir(parents=True, exist_ok=True)
-        inputs = {k: v for k, v in example.items() if k not in ("targets",)}
-        path = out / ("model.onnx" if args.format == "onnx" else "model.pt")
-        (export_onnx if args.format == "onnx" else export_torchscript)(run.model, path, inputs)
-        print(json.dumps({"exported": str(path), "checked_against_pytorch": True, "size_mb": saved_size_mb(path)}, indent=2))
-        return 0
-
-    opts: dict = {}
-    if args.method == "prune-magnitude":
-        opts = {"sparsity": args.sparsity, "scope": args.scope}
-    elif args.method == "prune-heads":
-        opts = {"heads": args.heads}
-        if args.train:  # gradient-based head importance on training batches
-            from gptbert.pipeline import classify_batches
-
-            opts["batches"] = classify_batches(run, args.train, n=args.importance_batches, seed=args.seed)
-    model, info = compress(run.model, args.method, **opts)
-    if args.train and args.method in ("prune-magnitude", "prune-heads"):
-        info["recovery"] = _recover(args, run, model, out)
-    extra = {name: Path(args.run) / name for name in COPIED if (Path(args.run) / name).exists()}
-    save_compressed(model, out, info, extra_files=extra)
-    compressed = load_run(out)
-    after = {"size_mb": saved_size_mb(out / "model.safetensors"), **_speed(compressed, texts)}
-    if scored:
-        after["dev"] = _quality(compressed, scored)
-    print(json.dumps({"method": args.method, "out": str(out), "original": before, "compressed": after,
-                      "info": info}, indent=2, default=str))
-    return 0
-
-
-def _train_args(args: argparse.Namespace, out: Path, lr: float):  # type: ignore[no-untyped-def]
-    from gptbert.training import TrainArgs
-
-    if args.max_steps is None and args.max_epochs is None and args.time_budget is None:
-        args.max_epochs = 1
-    try:
-        return TrainArgs(max_steps=args.max_steps, max_epochs=args.max_epochs, time_budget=args.time_budget,
-                         lr=args.lr if args.lr is not None else lr, batch_size=args.batch_size,
-                         precision=args.precision, seed=args.seed, eval_every=args.eval_every,
-                         progress=not args.no_progress, out_dir=str(out), warmup_ratio=0.06, eval_metric="accuracy",
-                         save_every=0, tensorboard=False)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
-
-
-def _recover(args: argparse.Namespace, run, model, out: Path) -> dict:  # type: ignore[no-untyped-def]
-    """Recovery fine-tuning of a pruned classifier on --train (pruned weights kept at zero)."""
-    import tempfile
-
-    from gptbert.compress import KeepPrunedZero, masks_from_zeros, sparsity
-    from gptbert.data.readers import DataError
-    from gptbert.pipeline import recovery_finetune
-
-    callbacks = [KeepPrunedZero(masks_from_zeros(model))] if args.method == "prune-magnitude" else []
-    with tempfile.TemporaryDirectory(prefix="gptbert-recover-") as tmp:  # its checkpoints are not the output
-        targs = _train_args(args, Path(tmp), lr=5e-5)
-        try:
-            result = recovery_finetune(model, run, args.train, targs, dev_path=args.dev, max_train=args.max_train,
-                                       callbacks=callbacks)
-        except (ValueError, FileNotFoundError, DataError) as e:
-            raise CLIError(str(e)) from None
-    rec = {"steps": result.steps, "stop_reason": result.stop_reason, "train_s": round(result.wall_time, 1),
-           "best": result.best_metric}
-    if args.method == "prune-magnitude":
-        rec["sparsity_after"] = sparsity(model)
-    return rec
-
-
-def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list[str],  # type: ignore[no-untyped-def]
-             scored: list) -> int:
-    from gptbert.data.readers import DataError
-    from gptbert.measure import saved_size_mb
-    from gptbert.pipeline import distill_classifier
-    from gptbert.run import load_run
-    from gptbert.config import PRESETS
-
-    if not args.student or not args.train:
+    if args.method == "distill" and not (args.student and args.train):
         raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")
-    targs = _train_args(args, out, lr=1e-3 if args.student in PRESETS else 5e-5)
+    texts, scored = dev_set(run, args.dev, args.max_examples)
+    before = measure(run, Path(args.run) / WEIGHTS_FILE, texts, scored)
     try:
-        path, result, extra = distill_classifier(
-            args.run, args.student, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
-            vocab_size=args.vocab_size, max_len=args.max_len, temperature=args.temperature, alpha=args.alpha,
-            skip_bad_rows=True, max_train=args.max_train)
+        if args.method == "distill":
+            report = distill_run(
+                args.run, args.student, args.train, out, _training(args), texts=texts, scored=scored,
+                dev_path=args.dev, tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
+                temperature=args.temperature, alpha=args.alpha, max_train=args.max_train)
+            head = {k: report.pop(k) for k in ("out", "student", "steps", "stop_reason")}
+            return _print({"method": "distill", **head, "original": before, **report})
+        if args.method == "export":
+            return _print(export_run(run, out, args.format))
+        opts: dict[str, Any] = {}
+        if args.method == "prune-magnitude":
+            opts = {"sparsity": args.sparsity, "scope": args.scope}
+        elif args.method == "prune-heads":
+            opts = {"heads": args.heads}
+            if args.train:  # gradient-based head importance on training batches
+                from gptbert.pipeline import classify_batches
+
+                opts["batches"] = classify_batches(run, args.train, n=args.importance_batches, seed=args.seed)
+        model, info = compress(run.model, args.method, **opts)
+        if args.train and args.method in PRUNING:
+            info["recovery"] = recover(run, model, args.method, args.train, _training(args), dev_path=args.dev,
+                                       max_train=args.max_train)
+        after = save_compressed_run(model, info, args.run, out, texts, scored)
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
-    student = load_run(path)
-    after = {"size_mb": saved_size_mb(path / "model.safetensors"), **_speed(student, texts)}
-    if scored:  # the teacher's label map: the student was trained with it
-        after["dev"] = _quality(student, scored)
-    print(json.dumps({"method": "distill", "out": str(path), "student": args.student, "steps": result.steps,
-                      "stop_reason": result.stop_reason, "original": before, "compressed": after,
-                      "teacher_dev_accuracy": extra["teacher_dev"].get("accuracy"),
-                      "student_dev_accuracy": extra["dev"].get("accuracy")}, indent=2, default=str))
-    return 0
-
-
-def _quality(run, examples: list) -> float:  # type: ignore[no-untyped-def]
-    from gptbert.tasks.classify import evaluate
-
-    return evaluate(run.model, run.tokenizer, examples, max_len=run.task.max_len)["accuracy"]
+    return _print({"method": args.method, "out": str(out), "original": before, "compressed": after, "info": info})

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gptbert.cli import CLIError
+from gptbert.cli._args import add_json_options, check_json_out, write_json_out
 from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output
 
 CORPUS_SUFFIXES = (".txt", ".text")
@@ -37,8 +38,8 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--no-header", action="store_true", help="delimited file without a header line")
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="skip malformed rows (they are counted) instead of stopping")
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the profile as JSON ('-': stdout only)")
-    p.add_argument("--force", action="store_true", help="replace an existing --json file")
+    add_json_options(p, "the profile")
+    p.add_argument("--force", action="store_true", help="replace an existing --json-out file")
     p.set_defaults(func=_profile)
 
 
@@ -123,7 +124,7 @@ def _add_pairs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     "(rt_snippets.txt: a review snippet -> its first clause). Pairs keep corpus order; the "
                     "last --dev-size go to --dev-out, so train and dev share no source.",
     )
-    p.add_argument("--kind", choices=PAIR_KINDS, required=True)
+    p.add_argument("--kind", choices=PAIR_KINDS, required=True, help="how a pair is cut from the corpus (see above)")
     p.add_argument("--corpus", required=True, help="plain-text corpus file")
     p.add_argument("--out", required=True, help="JSONL file of training pairs ({'source': ..., 'target': ...})")
     p.add_argument("--dev-out", default=None, help="JSONL file for the last --dev-size pairs")
@@ -184,7 +185,7 @@ def _add_squad(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "(dev keeps whole contexts unless --dev-window)")
     p.add_argument("--dev-window", type=int, default=None, metavar="CHARS",
                    help="cut dev contexts the same way (an easier, reading-only test: the passage is given)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of --dev-articles and --cloze (default 0)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.set_defaults(func=_squad)
 
@@ -253,13 +254,14 @@ def _new_output(path: str | Path, force: bool) -> Path:
 
 def _profile(args: argparse.Namespace) -> int:
     from gptbert.data.profile import format_profile, profile_dataset, profile_task_data
+    from gptbert.io.files import to_json
     from gptbert.data.readers import DataError, read_corpus, read_task_file
     from gptbert.tokenizer import Tokenizer, TokenizerError
 
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
-    out = None if args.json in (None, "-") else _new_output(args.json, args.force)
+    out = check_json_out(args)
     fmt = args.format
     is_corpus = fmt == "txt" or (fmt is None and path.suffix.lower() in CORPUS_SUFFIXES)
     try:
@@ -279,14 +281,12 @@ def _profile(args: argparse.Namespace) -> int:
             profile = profile_task_data(data, tokenizer)
     except (DataError, TokenizerError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
-    payload = json.dumps(profile.to_dict(), ensure_ascii=False, indent=2) + "\n"
-    if args.json == "-":
-        sys.stdout.write(payload)
-        return 0
-    print(format_profile(profile))
+    if args.json:
+        sys.stdout.write(to_json(profile.to_dict()))
+    else:
+        print(format_profile(profile))
     if out is not None:
-        atomic_write_text(out, payload)
-        print(f"\nwrote {out}")
+        write_json_out(out, profile.to_dict(), args)
     return 0
 
 

@@ -29,19 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                    help="mean of the last hidden states (default) or the first ([CLS]) token")
     e.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=int, default=32, help="texts per model call (default 32)")
     e.set_defaults(func=cmd_embed)
 
     c = sub.add_parser("chat", help="talk to a GPT model in the terminal (streams the reply)",
                        description="Reads one message a line from standard input; /reset forgets the "
                                    "conversation, /quit (or end of input) leaves. Replies stream to standard output.")
     c.add_argument("run", help="GPT run directory (best: one fine-tuned on dialogues)")
-    c.add_argument("--max-new-tokens", type=int, default=64)
+    c.add_argument("--max-new-tokens", type=int, default=64, help="longest reply in tokens (default 64)")
     c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    c.add_argument("--top-k", type=int, default=None)
-    c.add_argument("--top-p", type=float, default=None)
-    c.add_argument("--repetition-penalty", type=float, default=1.0)
-    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--top-k", type=int, default=None, help="sample from the K most likely tokens only")
+    c.add_argument("--top-p", type=float, default=None,
+                   help="sample from the smallest set of tokens with probability P")
+    c.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 makes repeated tokens less likely (default 1: off)")
+    c.add_argument("--seed", type=int, default=None, help="seed of the sampler (reproducible replies)")
     c.add_argument("--system", default=None, help="a system message put before the conversation")
     c.set_defaults(func=cmd_chat)
 

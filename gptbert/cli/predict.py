@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gptbert.cli import CLIError
+from gptbert.cli._args import add_json_options, check_json_out, write_json_out
 
 INPUT_KEYS = ("text", "source", "document", "prompt", "sentence")
 
@@ -46,12 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="classify: accuracy, macro-F1, MCC, confusion matrix; tokens: entity precision/recall/F1; "
                     "qa: SQuAD exact match / F1 (all and answerable questions); generate: ROUGE-1/2/L, BLEU, "
                     "chrF; a .txt file (or a pre-training run): perplexity and bits per character (GPT), "
-                    "MLM accuracy (BERT). Prints a table and writes the full result as JSON.",
+                    "MLM accuracy (BERT). Prints a table and writes the full result as JSON to "
+                    "RUN/eval-<data file name>.json (--json-out PATH: there instead; --json: on standard output only).",
     )
     e.add_argument("run", help="run directory (or Hugging Face directory)")
     e.add_argument("--data", required=True, help="labelled file in the task's format (.txt for LM metrics)")
-    e.add_argument("--json", dest="json_out", default=None,
-                   help="write the result here (default: RUN/eval-<data file name>.json; '-' for standard output)")
+    add_json_options(e, "the result")
+    e.add_argument("--force", action="store_true", help="replace an existing --json-out file")
     e.add_argument("--max-examples", type=int, default=None, help="score only the first N examples")
     e.add_argument("--max-chars", type=int, default=None, help="LM metrics: use only the first N characters")
     e.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--top-windows", type=int, default=None, metavar="K",
                    help="extractive qa: read only the K windows of a long context that share the most question words "
                         "(default: every window)")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=int, default=32, help="examples per model call (default 32)")
     e.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows instead of stopping")
     e.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     e.set_defaults(func=cmd_evaluate)
@@ -203,6 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.run import write_json
     from gptbert.tasks.registry import evaluate_run
 
+    json_out = check_json_out(args)
     run = _load(args.run, args.device)
     opts = {"max_examples": args.max_examples, "max_chars": args.max_chars, "max_new_tokens": args.max_new_tokens,
             "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows,
@@ -214,11 +217,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise CLIError(f"{e} (the metrics need: pip install 'gptbert[metrics]')") from None
     result["run"] = str(run.path)
-    print(format_table(result))
-    if args.json_out == "-":
+    if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        out = Path(args.json_out) if args.json_out else Path(run.path) / f"eval-{Path(args.data).name}.json"
+        print(format_table(result))
+    if json_out is not None:
+        write_json_out(json_out, result, args)
+    elif not args.json:
+        out = Path(run.path) / f"eval-{Path(args.data).name}.json"
         try:
             write_json(out, result)
         except OSError as e:

@@ -101,24 +101,12 @@ def _same_task(a: str | None, b: str) -> bool:
 
 
 def _profile(path_text: str) -> dict[str, Any]:
-    """The data layer's profile of a file, or the recommender's minimal one if it cannot read it."""
+    """The data layer's profile of a --data file."""
     from gptbert.recommend import profile_data_file
 
     path = Path(path_text)
     if not path.is_file():
         raise CLIError(f"--data {path}: no such file")
-    try:
-        from gptbert.data.profile import profile_dataset, profile_task_data
-        from gptbert.data.readers import DataError, read_corpus, read_task_file
-
-        try:
-            if path.suffix.lower() in (".txt", ".text"):
-                return profile_dataset(read_corpus(path), source=str(path)).to_dict()
-            return profile_task_data(read_task_file(path)).to_dict()
-        except (DataError, ValueError):
-            pass  # not a classification file: fall back to the minimal profile
-    except ImportError:
-        pass
     try:
         return profile_data_file(path)
     except (OSError, ValueError) as e:

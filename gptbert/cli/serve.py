@@ -83,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gptbert.api import LM
-    from gptbert.serve.app import configure_logging, create_app
+    from gptbert.serve.app import create_app
+    from gptbert.serve.logs import configure_logging
 
     configure_logging()
     log = logging.getLogger("gptbert.serve")

@@ -40,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     enc = sub.add_parser("encode", help="show the tokens and ids of a text",
                          description="Encode TEXT (and an optional --pair) with a saved tokenizer.")
-    enc.add_argument("text", metavar="TEXT")
+    enc.add_argument("text", metavar="TEXT", help="text to encode")
     enc.add_argument("--tokenizer", required=True, help="tokenizer folder or file")
     enc.add_argument("--pair", default=None, help="second text")
-    enc.add_argument("--max-length", type=int, default=None)
+    enc.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
     enc.set_defaults(func=_encode)
 
 

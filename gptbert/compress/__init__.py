@@ -19,6 +19,10 @@ Methods can be chained (``compress(compress(m, "prune-heads", heads=4)[0], "int8
 ``info["methods"]`` accumulates when the previous ``info`` is passed as ``previous=``.
 Distillation (:func:`distill`) and export (:func:`export_onnx`, :func:`export_torchscript`)
 are separate functions: they need data or a path.
+
+Whole run directories (what ``gptbert compress`` does): :mod:`gptbert.compress.runs` saves a
+compressed run, recovers a pruned one by fine-tuning, distills into a student run and exports;
+:mod:`gptbert.compress.evaluate` measures a run and its compressed copy side by side.
 """
 
 from __future__ import annotations

@@ -1,9 +1,18 @@
 """HTTP serving of a run directory: ``gptbert serve RUN_DIR`` (FastAPI + uvicorn).
 
-* :mod:`gptbert.serve.app` - the app (:func:`~gptbert.serve.app.create_app`), limits,
-  errors, metrics, logs and the page at ``/``;
+Outside in:
+
+* :mod:`gptbert.serve.settings` - :class:`ServeSettings`, the limits and options;
+* :mod:`gptbert.serve.app` - :func:`~gptbert.serve.app.create_app`, which puts the pieces together;
+* :mod:`gptbert.serve.middleware` - the gate every request passes: request id, API key, body
+  limit, one JSON log line and the request metrics;
+* :mod:`gptbert.serve.errors` - the one error shape and the exception handlers;
+* :mod:`gptbert.serve.routes` - one router per capability (classify, embed, fill-mask, answer,
+  generate with its SSE stream), the status routes (health, ready, metrics, info) and the page;
+* :mod:`gptbert.serve.service` - the model behind the queue and the checks every task route shares;
 * :mod:`gptbert.serve.batching` - dynamic batching on one worker thread that owns the model;
-* :mod:`gptbert.serve.schemas` - request / response bodies.
+* :mod:`gptbert.serve.metrics`, :mod:`gptbert.serve.logs`, :mod:`gptbert.serve.schemas` - Prometheus
+  collectors, JSON log lines, request / response bodies.
 
 The submodules need the ``serve`` extra (fastapi, uvicorn, prometheus-client); this
 module imports none of them, so the CLI can read :class:`ServeSettings` cheaply.
@@ -11,64 +20,11 @@ module imports none of them, so the CLI can read :class:`ServeSettings` cheaply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from gptbert.serve.settings import ServeSettings
 
 __all__ = ["ServeSettings", "create_app"]
-
-
-@dataclass
-class ServeSettings:
-    """What ``gptbert serve`` passes to ``create_app``: the server's limits and options."""
-
-    run_dir: str | None = None
-    """Run directory (loaded lazily on the worker when no model is passed; its name is the model's)."""
-    max_batch: int = 32
-    """Most inputs (texts) in one model call: concurrent requests are grouped up to this."""
-    max_wait_ms: float = 5.0
-    """How long the first request of a batch waits for others to join it."""
-    api_key: str | None = None
-    """When set, /v1/* and /metrics need 'Authorization: Bearer KEY' or 'X-API-Key: KEY'."""
-    max_body_bytes: int = 1 << 20
-    """Largest request body in bytes (413 beyond)."""
-    max_texts: int = 64
-    """Most texts (or prompts) in one request (422 beyond)."""
-    max_input_tokens: int = 1024
-    """Most tokens in any one input text, counted with the model's tokenizer (422 naming it beyond)."""
-    max_new_tokens: int = 256
-    """Largest max_new_tokens a generation request may ask for (422 beyond)."""
-    queue_size: int = 256
-    """Most requests waiting for the model; beyond that 503 with Retry-After."""
-    timeout_s: float = 30.0
-    """Per-request limit from queueing to answer, in seconds (504 beyond)."""
-    log_text: bool = False
-    """Put the request texts in the log lines (default: only their sizes)."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16: autocast the model's matmuls to bfloat16."""
-    device: str = "cpu"
-    """Where the model runs: cpu, cuda, cuda:1, ..."""
-    threads: int = 0
-    """Torch intra-op threads of the model (0: torch's default, one per core). On a small or shared
-    machine 1 is often much faster: parallel regions then never wait for a descheduled thread."""
-    retry_after_s: int = 1
-    """Seconds suggested by the Retry-After header of 503 answers."""
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad setting."""
-        for name in ("max_batch", "max_body_bytes", "max_texts", "max_input_tokens", "max_new_tokens",
-                     "queue_size", "retry_after_s"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.threads < 0:
-            raise ValueError(f"threads: expected >= 0, got {self.threads}")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms: expected >= 0, got {self.max_wait_ms}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"timeout_s: expected > 0, got {self.timeout_s}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision: expected fp32 or bf16, got {self.precision!r}")
-        if self.api_key is not None and not self.api_key:
-            raise ValueError("api_key: empty")
 
 
 def __getattr__(name: str) -> Any:

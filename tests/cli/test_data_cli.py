@@ -35,7 +35,7 @@ def test_profile_bad_rows_is_one_line_error(shared_data: Path, capsys: pytest.Ca
 
 def test_profile_skip_and_json(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports" / "banking.json"
-    args = ["data", "profile", str(shared_data / "banking77" / "train.tsv"), "--skip-bad-rows", "--json", str(out)]
+    args = ["data", "profile", str(shared_data / "banking77" / "train.tsv"), "--skip-bad-rows", "--json-out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "bad rows skipped  13" in printed and "label distribution:" in printed
@@ -51,7 +51,7 @@ def test_profile_skip_and_json(shared_data: Path, tmp_path: Path, capsys: pytest
 def test_profile_with_tokenizer_to_stdout(shared_data: Path, minilm_dir: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["data", "profile", str(shared_data / "sst2" / "dev.tsv"), "--tokenizer", str(minilm_dir),
-               "--json", "-"])
+               "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["length"]["unit"] == "tokens" and report["unk_rate"] == 0.0
@@ -59,7 +59,7 @@ def test_profile_with_tokenizer_to_stdout(shared_data: Path, minilm_dir: Path,
 
 
 def test_profile_corpus_and_columns(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["data", "profile", str(shared_data / "sst2" / "rt_snippets.txt"), "--json", "-"]) == 0
+    assert main(["data", "profile", str(shared_data / "sst2" / "rt_snippets.txt"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_examples"] == 10605
     assert main(["data", "profile", str(shared_data / "snips" / "dev.tsv"), "--label-column", "intent"]) == 2
     assert "no label column 'intent'" in capsys.readouterr().err

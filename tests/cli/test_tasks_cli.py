@@ -39,7 +39,7 @@ def test_finetune_tokens_predict_evaluate(capsys, runs_root, shared_data, tmp_pa
     lines = [json.loads(x) for x in stdout.splitlines()]
     assert [w for w, _ in lines[0]["tags"]] == ["I", "took", "out", "30", "pounds"] and len(lines) == 2
     report = tmp_path / "eval.json"
-    code, stdout, err = _run(capsys, "evaluate", str(out), "--data", str(files["dev"]), "--json", str(report))
+    code, stdout, err = _run(capsys, "evaluate", str(out), "--data", str(files["dev"]), "--json-out", str(report))
     assert code == 0, err
     assert "precision" in stdout and "entity type" in stdout and f"wrote {report}" in stdout
     result = json.loads(report.read_text())
@@ -59,11 +59,11 @@ def test_predict_and_evaluate_qa(capsys, runs_root, shared_data, tmp_path):
     assert code == 0, err
     a = json.loads(stdout)
     assert context[a["start"]:a["end"]] == a["answer"]
-    code, stdout, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--json", "-")
+    code, stdout, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--json")
     assert code == 0, err
     assert "n_answerable" in stdout and "exact_match" in stdout
     code, stdout, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--top-windows", "1",
-                             "--json", "-")
+                             "--json")
     assert code == 0, err
     assert json.loads(stdout[stdout.index("{"):])["n"] == files["n_dev"]
     code, _, err = _run(capsys, "evaluate", str(run["path"]), "--data", str(files["dev"]), "--top-windows", "0")

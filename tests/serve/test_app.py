@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from gptbert.api import LM
 from gptbert.serve import ServeSettings
-from gptbert.serve.app import JsonFormatter, create_app
+from gptbert.serve.app import create_app
 from gptbert.serve.batching import Batcher, NotReadyError, QueueFullError
+from gptbert.serve.logs import JsonFormatter
 from tests.serve import LABELS, classify_run, gpt_run, mlm_run
 
 SECRET = "zebras quietly juggle marmalade"

@@ -194,6 +194,6 @@ def test_profile_data_file(tmp_path):
     path.write_text("text\tlabel\n" + "good movie\t1\n" * 9 + "bad\t0\n")
     prof = profile_data_file(path)
     assert prof["n_examples"] == 10 and prof["label_counts"] == {"1": 9, "0": 1}
-    assert prof["imbalance_ratio"] == 9.0 and prof["length_words"]["max"] == 2
+    assert prof["imbalance_ratio"] == 9.0 and prof["length"]["max"] == 2 and prof["length"]["unit"] == "words"
     rec = recommend_from_priors("classify", prof)
     assert "macro-F1" in rec.text and "10 labelled examples" in rec.text
