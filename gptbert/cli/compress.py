@@ -70,11 +70,11 @@ def _dev_set(args: argparse.Namespace, run) -> tuple[list[str], list]:  # type: 
     """
     if not args.dev:
         return list(PROBE_TEXTS), []
-    from gptbert.data.readers import LabelMap, read_task_file
-    from gptbert.tasks.classify import examples_of
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import TASKS
+    from gptbert.tasks.classify import examples_of, read_file
 
-    data = read_task_file(args.dev, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
-                          label_column=run.task.label_column, skip_bad_rows=True)
+    data = read_file(args.dev, TASKS["classify"].options_of(run), skip_bad_rows=True)
     texts = list(data.texts[:64]) or list(PROBE_TEXTS)
     if run.config.head != "classify":
         return texts, []
@@ -147,7 +147,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     elif args.method == "prune-heads":
         opts = {"heads": args.heads}
         if args.train:  # gradient-based head importance on training batches
-            from gptbert.pipeline import classify_batches
+            from gptbert.recipes import classify_batches
 
             opts["batches"] = classify_batches(run, args.train, n=args.importance_batches, seed=args.seed)
     model, info = compress(run.model, args.method, **opts)
@@ -185,7 +185,7 @@ def _recover(args: argparse.Namespace, run, model, out: Path) -> dict:  # type: 
 
     from gptbert.compress import KeepPrunedZero, masks_from_zeros, sparsity
     from gptbert.data.readers import DataError
-    from gptbert.pipeline import recovery_finetune
+    from gptbert.recipes import recovery_finetune
 
     callbacks = [KeepPrunedZero(masks_from_zeros(model))] if args.method == "prune-magnitude" else []
     with tempfile.TemporaryDirectory(prefix="gptbert-recover-") as tmp:  # its checkpoints are not the output
@@ -206,7 +206,7 @@ def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list
              scored: list) -> int:
     from gptbert.data.readers import DataError
     from gptbert.measure import saved_size_mb
-    from gptbert.pipeline import distill_classifier
+    from gptbert.recipes import distill
     from gptbert.run import load_run
     from gptbert.config import PRESETS
 
@@ -214,7 +214,7 @@ def _distill(args: argparse.Namespace, run, out: Path, before: dict, texts: list
         raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")
     targs = _train_args(args, out, lr=1e-3 if args.student in PRESETS else 5e-5)
     try:
-        path, result, extra = distill_classifier(
+        path, result, extra = distill(
             args.run, args.student, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
             vocab_size=args.vocab_size, max_len=args.max_len, temperature=args.temperature, alpha=args.alpha,
             skip_bad_rows=True, max_train=args.max_train)

@@ -48,7 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gptbert import __version__
-from gptbert.api import LM, CapabilityError
+from gptbert.api import CAPABILITIES, LM, CapabilityError
 from gptbert.serve import ServeSettings
 from gptbert.serve import schemas as S
 from gptbert.serve.batching import Batcher, NotReadyError, QueueFullError, Ticket, freeze_options
@@ -56,8 +56,8 @@ from gptbert.serve.batching import Batcher, NotReadyError, QueueFullError, Ticke
 log = logging.getLogger("gptbert.serve")
 access_log = logging.getLogger("gptbert.serve.access")
 
-TASKS = ("classify", "embed", "fill_mask", "generate", "answer")
-"""Capabilities this server exposes (``tag`` has no route yet)."""
+SERVED = tuple(c for c in CAPABILITIES if c != "tag")
+"""The :data:`gptbert.api.CAPABILITIES` this server has a route for (``tag`` has none yet)."""
 
 PROTECTED_PREFIXES = ("/v1/", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -253,7 +253,7 @@ class Service:
             raise APIError(
                 404, "capability_not_supported",
                 f"this model ({config.family}, head {config.head!r}) does not support '{capability}'; "
-                f"it supports: {', '.join(sorted(c for c in caps if c in TASKS)) or 'nothing served here'}",
+                f"it supports: {', '.join(sorted(c for c in caps if c in SERVED)) or 'nothing served here'}",
             )
         return lm
 
@@ -721,7 +721,7 @@ def create_app(settings: ServeSettings | None = None, lm: LM | None = None, *,
         caps = lm_.capabilities
         return S.InfoResponse(
             model=svc.model_name, family=lm_.family, head=lm_.config.head,
-            capabilities=sorted(c for c in caps if c in TASKS), max_len=lm_.max_len,
+            capabilities=sorted(c for c in caps if c in SERVED), max_len=lm_.max_len,
             labels=list(lm_.labels) if "classify" in caps else None, mask_token=svc.mask_token,
             precision=getattr(lm_, "precision", settings.precision),
             limits=S.Limits(**{k: v for k, v in asdict(settings).items() if k in S.Limits.model_fields}),
