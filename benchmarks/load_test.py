@@ -105,7 +105,7 @@ def sentences(limit: int = 2000) -> list[str]:
 
 
 def build_run(out: Path, preset: str, texts: list[str], max_len: int) -> Path:
-    from gptbert.pipeline import resolve_source
+    from gptbert.source import resolve_source
     from gptbert.run import TaskInfo, save_run
 
     src = resolve_source(preset, head="classify", num_labels=2, texts=texts, vocab_size=4000, max_len=max_len)

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from gptbert.precision import autocast
 from gptbert.run import Run, load_run
-from gptbert.tasks import autocast, batched_outputs
+from gptbert.tasks import capabilities
 
 CAPABILITIES = ("classify", "embed", "fill_mask", "generate", "answer", "tag")
+"""Everything a model may offer; :meth:`LM.capabilities` says what this one does (from its head and task)."""
 
 
 class CapabilityError(ValueError):
@@ -56,19 +58,9 @@ class LM:
 
     @property
     def capabilities(self) -> set[str]:
-        head, family = self.config.head, self.family
-        caps = {"embed"}
-        if head == "classify":
-            caps.add("classify")
-        if head == "tokens":
-            caps.add("tag")
-        if head == "qa" or (family == "gpt" and head == "lm"):
-            caps.add("answer")
-        if head in ("pretrain", "mlm"):
-            caps.add("fill_mask")
-        if family == "gpt" and head == "lm":
-            caps.add("generate")
-        return caps
+        """What the tasks say a model with this head, trained for this run's task, can do
+        (e.g. ``answer`` for a 'qa' head or a GPT tuned for QA, not for any GPT language model)."""
+        return capabilities(self.config, self.run.task.task)
 
     def _require(self, capability: str) -> None:
         if capability not in self.capabilities:
@@ -125,29 +117,9 @@ class LM:
     def fill_mask(self, text: str, *, top_k: int = 5) -> list[dict[str, Any]]:
         """Top-k fillers of the (first) mask token with probabilities and the filled text."""
         self._require("fill_mask")
-        tok = self.tokenizer
-        mask_token = tok.id_to_token(tok.mask_id) if tok.mask_id is not None else None
-        if mask_token is None or mask_token not in text:
-            raise ValueError(f"fill_mask: the text must contain the mask token {mask_token or '[MASK]'!r}")
-        from gptbert.tasks.classify import make_collator
+        from gptbert.tasks.pretrain import fill_mask
 
-        collate = make_collator(tok, self.config, self.max_len)
-        batch, logits = next(batched_outputs(self.model, collate, [(text, None, None)], precision=self.precision))
-        mlm_logits = logits[0] if isinstance(logits, tuple) else logits  # (1, T, V)
-        pos = int((batch["idx"][0] == tok.mask_id).nonzero()[0])
-        probs = torch.softmax(mlm_logits[0, pos], dim=-1)  # (V,)
-        special = torch.tensor(sorted(tok.special_ids), dtype=torch.long)
-        probs[special] = 0.0
-        scores, ids = probs.topk(top_k)
-        results = []
-        for score, i in zip(scores.tolist(), ids.tolist()):
-            text_piece = tok.decode([i]).strip()
-            piece = tok.id_to_token(i) or text_piece
-            # "token" is the vocabulary entry (a WordPiece continuation keeps its "##")
-            token = piece if piece.startswith("##") else text_piece
-            results.append({"token": token, "token_id": i, "score": score,
-                            "sequence": text.replace(mask_token, text_piece, 1)})
-        return results
+        return fill_mask(self.model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
 
     def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int = 50, **options: Any) -> list[str]:
         """Continuations of each prompt (greedy unless do_sample / beams are set)."""

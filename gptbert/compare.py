@@ -31,9 +31,9 @@ time and tokens/s; batch-1 latency (p50 / p95) and batch-32 throughput of the mo
 forward pass at each precision, and dev accuracy at each precision; peak RSS while training
 and while serving; greedy decoding tokens/s for GPT candidates (32 new tokens). Inference
 is measured in a fresh process by default, so its memory and timings do not carry what
-training left behind. Tasks other than classify (tokens, qa, generate) go through the task
-registry: their headline metric (entity F1, SQuAD F1, ROUGE-L) with a bootstrap interval,
-and end-to-end ``predict_run`` latency.
+training left behind. Tasks other than classify (tokens, qa, generate) go through their
+:data:`gptbert.tasks.TASKS` entry: their headline metric (entity F1, SQuAD F1, ROUGE-L) with a bootstrap interval,
+and end-to-end ``recipes.predict`` latency.
 
 Candidates are written ``[ALIAS=]SOURCE[:KEY=VALUE...]``: a preset (``bert-mini``), a run
 or Hugging Face directory, and for presets optional ``ModelConfig`` overrides, e.g.
@@ -71,7 +71,6 @@ __all__ = [
     "CompareSettings",
     "DEFAULT_CANDIDATES",
     "DEMO_DIR",
-    "TASK_METRICS",
     "choose_threads",
     "demo_problems",
     "demo_settings",
@@ -87,7 +86,6 @@ DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 """Bundled demo data: ``train.tsv``, ``dev.tsv`` (sentiment) and ``corpus.txt`` (pre-training)."""
 
 DEFAULT_CANDIDATES = ("bert-mini", "gpt-mini", "elmo-small")
-TASKS = ("classify", "tokens", "qa", "generate")
 PRECISIONS = ("fp32", "bf16", "int8")
 
 DEMO_CANDIDATES = ("bert-tiny", "gpt-micro:n_layer=2", "elmo-small:use_char_cnn=false:n_embd=128:intermediate_size=128")
@@ -366,10 +364,10 @@ class CompareSettings:
     demo: bool = False
 
     def validate(self) -> None:
-        if self.task not in TASKS:
-            raise CompareError(f"--task {self.task!r}: expected one of {', '.join(TASKS)}")
-        if self.task != "classify" and not _registry_supports():
-            raise CompareError(_unsupported_task(self.task))
+        from gptbert.tasks import finetune_tasks
+
+        if self.task not in finetune_tasks():
+            raise CompareError(f"--task {self.task!r}: expected one of {', '.join(finetune_tasks())}")
         for label, path in (("--train", self.train), ("--dev", self.dev), ("--test", self.test)):
             if path is not None and not Path(path).is_file():
                 raise CompareError(f"{label} {path}: no such file")
@@ -400,20 +398,6 @@ class CompareSettings:
         # With a corpus but only checkpoints there is nothing to pre-train: the budget all fine-tunes.
         pre_budget = self.pretrain_budget if pretraining or not has_corpus else None
         return split_budget(self.budget, pre_budget, pretraining=pretraining)
-
-
-def _registry_supports() -> bool:
-    """Whether the task registry (tokens / qa / generate) offers what compare needs."""
-    try:
-        from gptbert.tasks import registry
-    except ImportError:
-        return False
-    return all(callable(getattr(registry, f, None)) for f in ("finetune", "evaluate_run", "predict_run"))
-
-
-def _unsupported_task(task: str) -> str:
-    return (f"--task {task} is not supported by compare yet (it needs gptbert.tasks.registry with finetune, "
-            f"evaluate_run and predict_run); compare {task} models one by one with `gptbert finetune --task {task}`")
 
 
 def demo_settings(out_dir: str | None = None, *, db: str | None = "runs.db", candidates: Sequence[str] | None = None,
@@ -527,11 +511,6 @@ class _Interrupted(KeyboardInterrupt):
 # --------------------------------------------------------------------------- data
 
 
-TASK_METRICS = {"classify": ("accuracy", "accuracy"), "tokens": ("entity_f1", "f1"), "qa": ("f1", "f1"),
-                "generate": ("rougeL", "rougeL")}
-"""Task -> (headline metric name in results, its key in the task's evaluation)."""
-
-
 @dataclass
 class _Data:
     task: str
@@ -540,16 +519,18 @@ class _Data:
     n_dev: int
     labels: list[str]
     dev_examples: list[Any]
-    """classify: (text, pair, label id) tuples; other tasks: inputs of ``predict_run``."""
+    """classify: (text, pair, label id) tuples; other tasks: inputs of ``recipes.predict``."""
     test_examples: list[tuple[str, str | None, int]] | None
     profile: dict[str, Any]
     majority_baseline: float | None
-    dev_gold: list[Any] = field(default_factory=list)
-    """Other tasks: the dev references the bootstrap interval resamples (tag lists, answers, targets)."""
+    splits: Any = None
+    """Other tasks: what the task read (:class:`gptbert.tasks.TaskSplits`), for the bootstrap interval."""
 
     @property
     def metric(self) -> str:
-        return TASK_METRICS[self.task][0]
+        from gptbert.tasks import TASKS
+
+        return TASKS[self.task].headline
 
 
 def _corpus_profile(s: CompareSettings) -> dict[str, Any]:
@@ -595,52 +576,29 @@ def _load_data(s: CompareSettings) -> _Data:
 
 
 def _load_task_data(s: CompareSettings) -> _Data:
-    """tokens / qa / generate through their task modules (the registry fine-tunes and scores them)."""
+    """tokens / qa / generate through their tasks (:data:`gptbert.tasks.TASKS`)."""
     from gptbert.data.profile import profile_dataset
     from gptbert.data.readers import DataError
+    from gptbert.tasks import TASKS
 
+    task = TASKS[s.task]
     try:
-        if s.task == "tokens":
-            from gptbert.tasks import tokens
-
-            d = tokens.load_data(s.train, s.dev, skip_bad_rows=s.skip_bad_rows, seed=s.seed, max_train=s.max_train)
-            train_texts = [" ".join(words) for words, _ in d.train.items]
-            dev_inputs: list[Any] = [list(words) for words, _ in d.dev.items]
-            gold: list[Any] = [[d.labels[i] for i in tags] for _, tags in d.dev.items]
-            labels, dev_texts = list(d.labels), [" ".join(w) for w in dev_inputs]
-        elif s.task == "qa":
-            from gptbert.tasks import qa
-
-            d = qa.load_data(s.train, s.dev, seed=s.seed, max_train=s.max_train)
-            train_texts = list(dict.fromkeys(e.context for e in d.train)) + [e.question for e in d.train]
-            dev_inputs = [{"question": e.question, "context": e.context} for e in d.dev]
-            gold = [qa.gold_answers(e) for e in d.dev]
-            labels, dev_texts = [], [e.question for e in d.dev]
-        else:
-            from gptbert.tasks import generate as gen
-
-            d = gen.load_data(s.train, s.dev, skip_bad_rows=s.skip_bad_rows, seed=s.seed, max_train=s.max_train)
-            train_texts = [a for a, _ in d.train.items] + [b for _, b in d.train.items]
-            dev_inputs = [a for a, _ in d.dev.items]
-            gold = [b for _, b in d.dev.items]
-            labels, dev_texts = [], list(dev_inputs)
+        d = task.load_data(s.train, s.dev, task.options_type(), seed=s.seed, max_train=s.max_train,
+                           skip_bad_rows=s.skip_bad_rows)
     except (DataError, OSError, ValueError) as e:
         raise CompareError(str(e)) from None
+    dev_inputs = task.inputs(d.dev)
     n_train = len(d.train)
     if n_train == 0 or not dev_inputs:
         raise CompareError(f"{s.train}: need at least one training and one dev example")
-    half = len(train_texts) if s.task == "tokens" else None
-    profile: dict[str, Any] = {"train": profile_dataset(train_texts[:half], source=s.train).to_dict(),
-                               "dev": profile_dataset(dev_texts, source=s.dev).to_dict()}
+    labels = list(d.labels or [])
+    profile: dict[str, Any] = {"train": profile_dataset(d.texts, source=s.train).to_dict(),
+                               "dev": profile_dataset([_prompt_of(x) for x in dev_inputs], source=s.dev).to_dict()}
     if labels:
         profile["tags"] = labels
     if s.pretrain_corpus:
         profile["pretrain_corpus"] = _corpus_profile(s)
-    return _Data(s.task, train_texts, n_train, len(dev_inputs), labels, dev_inputs, None, profile, None, gold)
-
-
-def _tokenizer_kind(family: str) -> str:
-    return "bpe" if family == "gpt" else "wordpiece"
+    return _Data(s.task, list(d.texts), n_train, len(dev_inputs), labels, dev_inputs, None, profile, None, d)
 
 
 def _corpus_lines(paths: Sequence[str]) -> Iterator[str]:
@@ -716,8 +674,8 @@ def _finetune_args(ctx: _Context, lr: float, out_dir: Path) -> Any:
     return TrainArgs(
         out_dir=str(out_dir), time_budget=f"{ctx.plan.finetune_s:g}s", max_epochs=s.max_epochs,
         max_steps=s.max_steps, batch_size=s.batch_size, lr=lr, warmup_ratio=0.1, schedule="linear",
-        # Other tasks: "loss" lets the task pick its metric (entity F1, SQuAD F1, ROUGE-L; loss for GPT generation).
-        eval_every=min(per_epoch, 200), eval_metric="accuracy" if s.task == "classify" else "loss",
+        # "loss" lets the task pick its metric (accuracy, entity F1, SQuAD F1, ROUGE-L; loss for GPT generation).
+        eval_every=min(per_epoch, 200), eval_metric="loss",
         patience=s.patience, keep_best=True,
         progress=s.progress, tensorboard=False, seed=s.seed, precision="fp32",
     )
@@ -791,8 +749,9 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     from gptbert.measure import PeakRSS, saved_size_mb, size_on_disk
     from gptbert.metrics import bootstrap_ci
     from gptbert.models import count_parameters
-    from gptbert.pipeline import finetune, pretrain
+    from gptbert.recipes import finetune, pretrain
     from gptbert.run import load_run
+    from gptbert.source import tokenizer_kind
     from gptbert.tasks import classify
 
     s, log, data = ctx.s, ctx.log, ctx.data
@@ -805,7 +764,7 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
 
     source, tokenizer, overrides = spec.source, None, spec.overrides or None
     if spec.is_preset:
-        kind = _tokenizer_kind(family)
+        kind = tokenizer_kind(family)
         tokenizer = ctx.tokenizers[kind]
         users = "BERT and ELMo presets" if kind == "wordpiece" else "GPT presets"
         trained_on = "pre-training corpus + training texts" if s.pretrain_corpus else "training texts"
@@ -841,9 +800,10 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     _release_memory()
     with PeakRSS(interval_s=0.02) as rss, _cpu_clock() as clock:
         run_dir, ft, ft_extra = finetune(
-            source, s.task, s.train, cand_dir, args, dev_path=s.dev, tokenizer=tokenizer,
-            vocab_size=s.vocab_size, max_len=s.max_len, text_column=s.text_column,
-            text_pair_column=s.text_pair_column, label_column=s.label_column,
+            source, s.task, s.train, cand_dir, args, dev_path=s.dev,
+            options={"text_column": s.text_column, "text_pair_column": s.text_pair_column,
+                     "label_column": s.label_column},
+            tokenizer=tokenizer, vocab_size=s.vocab_size, max_len=s.max_len,
             skip_bad_rows=s.skip_bad_rows, max_train=s.max_train, overrides=overrides)
     _check_interrupted(ft, "fine-tune")
     cpu["finetune"] = clock["cpu_s"]
@@ -905,7 +865,7 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     res.peak_rss_mb["inference"] = m["peak_rss_mb"]
     res.decode_tokens_per_s = m.get("decode_tokens_per_s")
     scope = ("model forward on pre-built batches (no tokenization)" if s.task == "classify" else
-             "end to end: predict_run on raw inputs (tokenization, forward, decoding)")
+             "end to end: predict on raw inputs (tokenization, forward, decoding)")
     extra["inference"] = {"measured_in": where, "scope": scope, "methods": m["methods"]}
     if s.task == "classify":
         extra["dev_accuracy_by_precision"] = {"fp32": quality.dev, **m.get("dev_accuracy", {})}
@@ -920,23 +880,18 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
 def _task_quality(s: CompareSettings, data: _Data, dev: dict[str, Any], run: Any, extra: dict[str, Any]) -> Quality:
     """Headline metric of a tokens / qa / generate run on dev (with a bootstrap interval) and test."""
     from gptbert.metrics import bootstrap_ci
-    from gptbert.tasks import registry
+    from gptbert.recipes import evaluate
+    from gptbert.tasks import TASKS
 
-    metric, key = TASK_METRICS[s.task]
+    task = TASKS[s.task]
+    metric, key = task.headline, task.metric
     if key not in dev:
         raise RuntimeError(f"the {s.task} evaluation has no {key!r} score (got {sorted(dev)})")
     quality = Quality(metric=metric, dev=float(dev[key]))
-    preds = dev.get("predictions")
     try:
-        if s.task == "tokens" and preds is not None:
-            gold, pred = data.dev_gold[:len(preds)], preds
-        elif s.task == "qa" and preds:
-            gold, pred = [p["gold"] for p in preds], [p["prediction"] for p in preds]
-        elif preds:
-            gold, pred = [p["target"] for p in preds], [p["prediction"] for p in preds]
-        else:
-            gold = pred = None
-        if gold is not None and pred:
+        pairs = task.bootstrap_pairs(dev, data.splits)
+        if pairs is not None and pairs[1]:
+            gold, pred = pairs
             _, lo, hi = bootstrap_ci(metric, gold, pred, n_resamples=_BOOTSTRAP_RESAMPLES, seed=s.seed)
             quality.dev_ci = (lo, hi)
             extra["dev_n_scored"] = len(pred)
@@ -944,7 +899,7 @@ def _task_quality(s: CompareSettings, data: _Data, dev: dict[str, Any], run: Any
         extra["dev_ci_error"] = f"{type(e).__name__}: {e}"
     extra["dev_scores"] = {k: v for k, v in dev.items() if isinstance(v, float)}
     if s.test:
-        test = registry.evaluate_run(run, s.test)
+        test = evaluate(run, s.test)
         quality.test = float(test[key])
     return quality
 
@@ -1038,7 +993,7 @@ def measure_inference(request: dict[str, Any]) -> dict[str, Any]:
     """Latency, throughput, peak RSS (and decoding speed) of a fine-tuned run.
 
     ``request``: ``run_dir``, ``task``, ``examples`` (classify: (text, pair, label id) tuples, timed
-    through the model's forward on pre-built batches; other tasks: ``predict_run`` inputs, timed
+    through the model's forward on pre-built batches; other tasks: ``recipes.predict`` inputs, timed
     end to end), ``precisions``,
     ``max_len``, ``repeats``, ``max_seconds`` (per precision), ``decode`` (GPT: time greedy
     decoding), ``threads`` (torch threads, optional). Returns plain values only (it also
@@ -1136,9 +1091,9 @@ def _prompt_of(example: Any) -> str:
 
 
 def _measure_predict(run: Any, inputs: list[Any], request: dict[str, Any], out: dict[str, Any]) -> None:
-    """Batch-1 latency and batch-32 throughput of ``predict_run`` (tasks other than classify)."""
+    """Batch-1 latency and batch-32 throughput of ``recipes.predict`` (tasks other than classify)."""
     from gptbert.measure import latency_stats
-    from gptbert.tasks import registry
+    from gptbert.recipes import predict
 
     repeats, max_s = int(request["repeats"]), float(request["max_seconds"])
     singles = inputs[:64]
@@ -1151,12 +1106,12 @@ def _measure_predict(run: Any, inputs: list[Any], request: dict[str, Any], out: 
             order = iter(range(10**9))
 
             def one(p: str = prec, it: Iterator[int] = order) -> None:
-                registry.predict_run(run, [singles[next(it) % len(singles)]], precision=p)
+                predict(run, [singles[next(it) % len(singles)]], precision=p)
 
             samples = _timed(one, repeats, max_s, warmup=1)
             out["samples"][prec] = samples
             out["latency"][prec] = latency_stats(samples)
-            batch_times = _timed(lambda p=prec: registry.predict_run(run, big, precision=p), 3, max_s / 2, warmup=1)
+            batch_times = _timed(lambda p=prec: predict(run, big, precision=p), 3, max_s / 2, warmup=1)
             out["throughput"][prec] = 32 * len(batch_times) / (sum(batch_times) / 1000.0)
         except Exception as e:
             out["errors"][prec] = f"{type(e).__name__}: {e}"
@@ -1294,6 +1249,7 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     from gptbert.recommend import recommend
     from gptbert.report import write_reports
     from gptbert.results import ResultsStore, save_results_json
+    from gptbert.source import tokenizer_kind
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     out = Path(s.out_dir) if s.out_dir else default_out_dir("demo" if s.demo else "compare")
@@ -1322,7 +1278,7 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     specs = list(s.candidates)
     try:
         with _sigterm_as_interrupt():
-            kinds = {_tokenizer_kind(spec.family()) for spec in specs if spec.is_preset}
+            kinds = {tokenizer_kind(spec.family()) for spec in specs if spec.is_preset}
             tokenizers = _train_tokenizers(s, kinds, data.train_texts, out, say) if kinds else {}
             ctx = _Context(s, plan, data, tokenizers, out, say)
             for i, spec in enumerate(specs, 1):

@@ -35,7 +35,6 @@ import numpy as np
 
 __all__ = [
     "METRICS",
-    "TASK_METRICS",
     "accuracy",
     "bits_per_character",
     "bits_per_token",
@@ -46,6 +45,7 @@ __all__ = [
     "confusion_matrix",
     "entity_f1",
     "extract_entities",
+    "generation_scores",
     "higher_is_better",
     "macro_f1",
     "mcc",
@@ -546,6 +546,13 @@ def chrf(
     return float(metric.corpus_score(hyps, _ref_streams(ref_lists)).score)
 
 
+def generation_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """ROUGE-1/2/L, BLEU and chrF of generated texts against their references, in percent."""
+    r = rouge(predictions, references)
+    return {"rouge1": r["rouge1"], "rouge2": r["rouge2"], "rougeL": r["rougeL"],
+            "bleu": bleu(predictions, references), "chrf": chrf(predictions, references)}
+
+
 # --------------------------------------------------------------------------- token classification
 
 
@@ -675,15 +682,6 @@ METRICS: dict[str, Callable[..., float]] = {
     "bits_per_token": bits_per_token,
 }
 """Name -> metric returning one float; non-LM entries are called as ``fn(y_true, y_pred)``."""
-
-TASK_METRICS: dict[str, str] = {
-    "classify": "accuracy",
-    "tokens": "entity_f1",
-    "qa": "f1",
-    "generate": "rougeL",
-    "lm": "perplexity",
-}
-"""Headline metric of each task head."""
 
 _LOWER_IS_BETTER = frozenset({"perplexity", "bits_per_character", "bits_per_token"})
 

@@ -1,9 +1,10 @@
 """Run directories: what ``pretrain`` and ``finetune`` write and every other command loads.
 
 A run directory holds the model (``config.json`` + ``model.safetensors``), the tokenizer
-files, ``task.json`` (what the model was trained for and how its inputs are built),
-``labels.json`` (label names, for labelled tasks), ``metrics.json`` (final figures),
-``train_args.json`` (the arguments used) and ``metrics.jsonl`` (the training log).
+files, ``task.json`` (what the model was trained for and how its inputs are built: a
+:class:`TaskInfo` with the task's typed options), ``labels.json`` (label names, for labelled
+tasks), ``metrics.json`` (final figures), ``train_args.json`` (the arguments used) and
+``metrics.jsonl`` (the training log); the names are in :mod:`gptbert.io.layout`.
 Hugging Face directories (BERT / GPT-2) load through the same function.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,27 @@ import torch.nn as nn
 
 from gptbert.config import ModelConfig
 from gptbert.io.checkpoint import load_any, save_model
-from gptbert.io.layout import is_hf_directory
+from gptbert.io.files import to_json
+from gptbert.io.layout import (COMPRESSION_FILE, LABELS_FILE, METRICS_FILE, TASK_FILE, TRAIN_ARGS_FILE, has_tokenizer,
+                               is_hf_directory)
+from gptbert.tasks import TaskOptions, options_type
 from gptbert.tokenizer import Tokenizer
 
-TASK_FILE = "task.json"
-METRICS_FILE = "metrics.json"
-ARGS_FILE = "train_args.json"
-LABELS_FILE = "labels.json"
-
-TASK_HEADS = {"pretrain": None, "classify": "classify", "tokens": "tokens", "qa": "qa", "generate": "lm"}
-"""Task name -> model head (pretraining picks the head from the family)."""
+_HEAD_TASKS = {"classify": "classify", "tokens": "tokens", "qa": "qa", "lm": "generate", "pretrain": "pretrain",
+               "mlm": "pretrain"}
+"""The task of a model directory without ``task.json``, by its head."""
+_OLD_PROVENANCE = ("source", "train", "dev")
+_OLD_COLUMNS = ("text_column", "text_pair_column", "label_column")
 
 
-def pretrain_head(family: str) -> str:
-    return {"bert": "pretrain", "gpt": "lm", "elmo": "lm"}[family]
+@dataclass
+class Distillation:
+    """How a distilled run was taught."""
+
+    teacher: str
+    """The teacher's run directory."""
+    temperature: float = 2.0
+    alpha: float = 0.5
 
 
 @dataclass
@@ -41,20 +49,42 @@ class TaskInfo:
     """How a run's model was trained and how its inputs are built."""
 
     task: str = "none"
-    """'pretrain', 'classify', 'tokens', 'qa', 'generate' or 'none' (a bare checkpoint)."""
+    """A :data:`gptbert.tasks.TASKS` name ('pretrain', 'classify', 'tokens', 'qa', 'generate', ...)
+    or 'none' (a bare checkpoint)."""
     max_len: int = 128
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: TaskOptions = field(default_factory=TaskOptions)
+    """The task's typed options (e.g. :class:`gptbert.tasks.qa.QAOptions`)."""
+    source: str | None = None
+    """What fine-tuning started from: a preset, a run or a Hugging Face directory."""
+    train: str | None = None
+    dev: str | None = None
+    distillation: Distillation | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.options) is TaskOptions:  # not given: the task's defaults
+            self.options = options_type(self.task)()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"task": self.task, "max_len": self.max_len, "source": self.source, "train": self.train,
+                "dev": self.dev, "options": self.options.to_dict(),
+                "distillation": None if self.distillation is None else vars(self.distillation).copy()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TaskInfo":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_dict(cls, data: dict[str, Any]) -> TaskInfo:
+        """A ``task.json``, also in the older form (``extra`` dict, classification columns at the top)."""
+        task = str(data.get("task", "none"))
+        if "options" in data:
+            options = dict(data.get("options") or {})
+            provenance = {k: data.get(k) for k in _OLD_PROVENANCE}
+            distillation = data.get("distillation")
+        else:  # before typed options: settings in "extra", classification columns beside it
+            extra = dict(data.get("extra") or {})
+            options = {**extra, **{k: data[k] for k in _OLD_COLUMNS if k in data}}
+            provenance = {k: extra.get(k) for k in _OLD_PROVENANCE}
+            distillation = ({"teacher": extra["distilled_from"], "temperature": extra.get("temperature", 2.0),
+                             "alpha": extra.get("alpha", 0.5)} if "distilled_from" in extra else None)
+        return cls(task=task, max_len=int(data.get("max_len", 128)), options=options_type(task).from_dict(options),
+                   distillation=Distillation(**distillation) if distillation else None, **provenance)
 
 
 @dataclass
@@ -73,21 +103,6 @@ class Run:
         return self.model.config  # type: ignore[return-value]
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "item"):
-        return o.item()
-    return str(o)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
 def save_run(
     directory: str | os.PathLike,
     model: nn.Module,
@@ -99,13 +114,13 @@ def save_run(
     args: dict[str, Any] | None = None,
 ) -> Path:
     """Write a run directory (files written to temp names and renamed into place)."""
-    extra: dict[str, Any] = {TASK_FILE: task.to_dict()}
+    extra: dict[str, Any] = {TASK_FILE: to_json(task.to_dict())}
     if labels is not None:
-        extra[LABELS_FILE] = {"labels": list(labels)}
+        extra[LABELS_FILE] = to_json({"labels": list(labels)})
     if metrics is not None:
-        extra[METRICS_FILE] = json.loads(json.dumps(metrics, default=_json_default))
+        extra[METRICS_FILE] = to_json(metrics)
     if args is not None:
-        extra[ARGS_FILE] = json.loads(json.dumps(args, default=_json_default))
+        extra[TRAIN_ARGS_FILE] = to_json(args)
     path = save_model(model, directory, extra_files=extra)
     if tokenizer is not None:
         tokenizer.save(path)
@@ -126,22 +141,18 @@ def load_run(
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such run directory")
-    if (p / "compression.json").exists():  # bf16 / int8 / pruned models keep their shrunk structure
+    if (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
         from gptbert.compress import load_compressed
 
         model = load_compressed(p, device=device).eval()
     else:
         model = load_any(p, device=device, dtype=dtype).eval()
-    tokenizer = None
-    if any((p / f).exists() for f in ("tokenizer.json", "vocab.txt", "vocab.json")):
-        tokenizer = Tokenizer.load(p)
+    tokenizer = Tokenizer.load(p) if has_tokenizer(p) else None
     config: ModelConfig = model.config  # type: ignore[assignment]
     if (p / TASK_FILE).exists():
         task = TaskInfo.from_dict(_read_json(p / TASK_FILE))
     else:
-        head_task = {"classify": "classify", "tokens": "tokens", "qa": "qa", "lm": "generate",
-                     "pretrain": "pretrain", "mlm": "pretrain"}
-        task = TaskInfo(task=head_task.get(config.head or "", "none"), max_len=min(config.block_size, 512))
+        task = TaskInfo(task=_HEAD_TASKS.get(config.head or "", "none"), max_len=min(config.block_size, 512))
     labels = None
     if (p / LABELS_FILE).exists():
         data = _read_json(p / LABELS_FILE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,34 @@ def minilm_dir() -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     assert (path / "model.safetensors").is_file(), path
     return path
+
+
+@pytest.fixture(scope="session")
+def tok(minilm_dir: Path) -> Any:
+    """The MiniLM WordPiece tokenizer (BERT-style special tokens and type ids)."""
+    from gptbert.tokenizer import Tokenizer
+
+    return Tokenizer.load(minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def bpe(shared_data: Path) -> Any:
+    """A 400-entry byte-level BPE tokenizer (GPT-style) trained on 5,000 lines of TinyShakespeare."""
+    from gptbert.tokenizer import Tokenizer
+
+    lines = (shared_data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
+    return Tokenizer.from_texts(lines, "bpe", 400, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def sst2(shared_data: Path) -> list[tuple[str, int]]:
+    """The first 200 (text, label) rows of SST-2's training file."""
+    rows = (shared_data / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:201]
+    out = []
+    for r in rows:
+        text, label = r.rsplit("\t", 1)
+        out.append((text.strip(), int(label)))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -162,11 +162,11 @@ def test_settings_validation(tmp_path):
         _settings(tmp_path, task="ner").validate()
 
 
-def test_tasks_without_the_registry_are_refused(tmp_path, monkeypatch):
-    import gptbert.compare as compare
+def test_tasks_not_in_the_table_are_refused(tmp_path, monkeypatch):
+    from gptbert.tasks import TASKS
 
-    monkeypatch.setattr(compare, "_registry_supports", lambda: False)
-    with pytest.raises(CompareError, match="--task qa is not supported by compare yet"):
+    monkeypatch.delitem(TASKS, "qa")
+    with pytest.raises(CompareError, match="--task 'qa': expected one of classify, tokens, generate"):
         _settings(tmp_path, task="qa").validate()
     _settings(tmp_path).validate()
 

@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "decoding speed on this machine. Writes report.md, report.html and results.json to --out "
                     "and appends a row per candidate to --db. Without --train it runs the bundled demo.",
     )
-    p.add_argument("--task", default="classify", choices=["classify", "tokens", "qa", "generate"],
-                   help="task (default: classify; the others are not measured by compare yet)")
+    # No choices here (they need the task modules, i.e. torch): compare's settings check the name.
+    p.add_argument("--task", default="classify",
+                   help="task: one of `gptbert finetune --task` (default: classify)")
     p.add_argument("--train", help="training file (TSV/CSV/JSONL with text and label columns); "
                                    "default: the bundled demo data")
     p.add_argument("--dev", help="dev file (default: a seeded 10%% split of --train)")

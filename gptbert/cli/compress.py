@@ -112,7 +112,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         elif args.method == "prune-heads":
             opts = {"heads": args.heads}
             if args.train:  # gradient-based head importance on training batches
-                from gptbert.pipeline import classify_batches
+                from gptbert.recipes import classify_batches
 
                 opts["batches"] = classify_batches(run, args.train, n=args.importance_batches, seed=args.seed)
         model, info = compress(run.model, args.method, **opts)

@@ -135,7 +135,7 @@ def _add_pairs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    from gptbert.tasks.generate import make_pairs
+    from gptbert.tasks.generate_data import make_pairs
 
     corpus = Path(args.corpus)
     if not corpus.is_file():
@@ -191,7 +191,8 @@ def _add_squad(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _squad(args: argparse.Namespace) -> int:
-    from gptbert.tasks.qa import cloze_questions, read_questions, split_articles, to_squad, window_contexts
+    from gptbert.tasks.qa import read_questions
+    from gptbert.tasks.qa_data import cloze_questions, split_articles, to_squad, window_contexts
 
     path = Path(args.file)
     if not path.is_file():

@@ -110,7 +110,7 @@ class ChatSession:
     """A conversation with a GPT model: history, prompt building and streamed replies."""
 
     def __init__(self, run: Any, *, max_new_tokens: int = 64, system: str | None = None, **generation: Any) -> None:
-        from gptbert.tasks.generate import CHAT_SEPARATOR
+        from gptbert.tasks.generate import CHAT_SEPARATOR, GenerateOptions
 
         config = run.config
         if config.family != "gpt" or config.head != "lm":
@@ -124,8 +124,8 @@ class ChatSession:
         self.max_len = min(run.task.max_len or config.block_size, config.block_size)
         self.max_new_tokens = max(1, min(max_new_tokens, self.max_len // 2))
         self.generation = generation
-        trained = run.task.task == "generate"
-        self.separator = run.task.extra.get("separator", CHAT_SEPARATOR) if trained else CHAT_SEPARATOR
+        options = run.task.options  # a generation run keeps the separator it was trained with
+        self.separator = (options.separator if isinstance(options, GenerateOptions) else None) or CHAT_SEPARATOR
         self.system = system
         self.history: list[tuple[str, str]] = []
 

@@ -11,9 +11,6 @@ from typing import Any
 from gptbert.cli import CLIError
 from gptbert.cli._args import add_json_options, check_json_out, write_json_out
 
-INPUT_KEYS = ("text", "source", "document", "prompt", "sentence")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="run a trained model on texts: labels, tags, answers, summaries, generations",
@@ -76,69 +73,25 @@ def _load(path: str, device: str) -> Any:
         raise CLIError(str(e)) from None
 
 
-def _jsonl_records(path: Path) -> list[Any]:
-    out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise CLIError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-    return out
+def read_inputs(path: str | Path, run: Any) -> list[Any]:
+    """Prediction inputs of a file, read by the run's task (by extension: SQuAD .json for qa,
+    CoNLL for tokens, source columns for generate, else JSONL records or one input a line)."""
+    from gptbert.tasks import TASKS, task_of
 
-
-def read_inputs(path: str | Path, task: str) -> list[Any]:
-    """Inputs for ``predict_run`` from a file, by extension and task."""
     p = Path(path)
     if not p.is_file():
         raise CLIError(f"{p}: no such file")
-    suffix = p.suffix.lower()
-    if task == "qa":
-        if suffix == ".json":
-            from gptbert.tasks.qa import read_questions
-
-            return [{"question": e.question, "context": e.context} for e in read_questions(p)]
-        if suffix == ".jsonl":
-            records = _jsonl_records(p)
-            for i, r in enumerate(records):
-                if not isinstance(r, dict) or "question" not in r or "context" not in r:
-                    raise CLIError(f"{p}: record {i + 1}: expected keys 'question' and 'context'")
-            return records
-        raise CLIError(f"{p}: qa inputs are SQuAD .json or .jsonl with question/context")
-    if suffix == ".jsonl":
-        out: list[Any] = []
-        for i, r in enumerate(_jsonl_records(p)):
-            if isinstance(r, str):
-                out.append(r)
-            elif isinstance(r, dict) and isinstance(r.get("tokens", r.get("words")), list):
-                out.append([str(w) for w in r.get("tokens", r.get("words"))])
-            elif isinstance(r, dict) and any(k in r for k in INPUT_KEYS):
-                out.append(next(r[k] for k in INPUT_KEYS if k in r))
-            else:
-                raise CLIError(f"{p}: record {i + 1}: expected a string or one of the keys {', '.join(INPUT_KEYS)}")
-        return out
-    if suffix in (".tsv", ".csv"):
-        from gptbert.data.readers import read_pairs_file, read_task_file
-
-        try:
-            if task == "generate":
-                return list(read_pairs_file(p).sources)
-            return list(read_task_file(p, label_column=None).texts)
-        except ValueError as e:
-            raise CLIError(str(e)) from None
-    if task == "tokens" and suffix in (".conll", ".bio", ".iob"):
-        from gptbert.data.readers import read_token_file
-
-        return [list(ws) for ws in read_token_file(p).tokens]
-    return [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        task = TASKS[run.task.task] if run.task.task in TASKS else task_of(run)
+        return task.read_inputs(p)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from gptbert.tasks.registry import predict_run
+    from gptbert.recipes import predict
 
     run = _load(args.run, args.device)
-    task = run.task.task if run.task.task != "none" else (run.config.head or "none")
     inputs: list[Any] = []
     if args.question or args.context or args.context_file:
         if not args.question or not (args.context or args.context_file):
@@ -148,7 +101,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.text:
         inputs.extend(args.text)
     if args.input:
-        inputs.extend(read_inputs(args.input, task))
+        inputs.extend(read_inputs(args.input, run))
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
@@ -158,7 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
         opts["do_sample"] = True
     try:
-        results = predict_run(run, inputs, **{k: v for k, v in opts.items() if v is not None})
+        results = predict(run, inputs, **{k: v for k, v in opts.items() if v is not None})
     except (ValueError, TypeError) as e:
         raise CLIError(str(e)) from None
     lines = [json.dumps(r, ensure_ascii=False) for r in results]
@@ -202,8 +155,8 @@ def format_table(result: dict[str, Any]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.data.readers import DataError
-    from gptbert.run import write_json
-    from gptbert.tasks.registry import evaluate_run
+    from gptbert.io.files import atomic_write_json
+    from gptbert.recipes import evaluate
 
     json_out = check_json_out(args)
     run = _load(args.run, args.device)
@@ -211,7 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows,
             "top_windows": args.top_windows}
     try:
-        result = evaluate_run(run, args.data, **{k: v for k, v in opts.items() if v is not None})
+        result = evaluate(run, args.data, **{k: v for k, v in opts.items() if v is not None})
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     except ImportError as e:
@@ -226,7 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif not args.json:
         out = Path(run.path) / f"eval-{Path(args.data).name}.json"
         try:
-            write_json(out, result)
+            atomic_write_json(out, result)
         except OSError as e:
             raise CLIError(f"cannot write {out}: {e}") from None
         print(f"\nwrote {out}")

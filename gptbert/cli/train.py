@@ -10,7 +10,6 @@ from pathlib import Path
 from gptbert.cli import CLIError
 
 FAMILY_OBJECTIVES = "MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo"
-TASKS = ("classify", "tokens", "qa", "generate")
 
 
 def _train_args_class() -> type:
@@ -28,6 +27,13 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(parser, _train_args_class(), skip=("out_dir",), group="training")
 
 
+def _add_task_option(parser: argparse.ArgumentParser) -> None:
+    """``--task``, its choices from :data:`gptbert.tasks.TASKS` (imported, with torch, on first use)."""
+    from gptbert.tasks import finetune_tasks
+
+    parser.add_argument("--task", choices=finetune_tasks(), default="classify", help="task (default: classify)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory to write (refuses a non-empty one without --force)")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
@@ -40,10 +46,14 @@ class _TrainOptionsParser(argparse.ArgumentParser):
     """A sub-parser that adds the TrainArgs options on first use (keeps --help of gptbert fast)."""
 
     _added = False
+    deferred: tuple = ()
+    """More options added on first use (e.g. ``--task``, whose choices need the task modules)."""
 
     def _ensure(self) -> None:
         if not self._added:
             self._added = True
+            for add in self.deferred:
+                add(self)
             _add_train_options(self)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
@@ -71,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = sub.add_parser("finetune", help="fine-tune a preset, run directory or Hugging Face directory on a task")
     f.add_argument("--model", required=True, help="run directory, Hugging Face directory or preset (from scratch)")
-    f.add_argument("--task", choices=TASKS, default="classify", help="task (default: classify)")
+    f.deferred = (_add_task_option,)  # type: ignore[attr-defined]
     f.add_argument("--train", required=True, help="training file (TSV/CSV/JSONL; SQuAD JSON for qa)")
     f.add_argument("--dev", help="dev file (default: a seeded 10%% split of --train)")
     f.add_argument("--text-column", default="text", help="text column of the task files (default: text)")
@@ -106,7 +116,7 @@ def _train_args(args: argparse.Namespace, out: Path):
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from gptbert.pipeline import pretrain
+    from gptbert.recipes import pretrain
 
     out = _check_out(args)
     targs = _train_args(args, out)
@@ -126,15 +136,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from gptbert.data.readers import DataError
-    from gptbert.pipeline import finetune
+    from gptbert.recipes import finetune
 
     out = _check_out(args)
     targs = _train_args(args, out)
+    # The column options are the classification task's; other tasks ignore them.
+    columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
+               "label_column": args.label_column}
     try:
         path, result, extra = finetune(
-            args.model, args.task, args.train, out, targs, dev_path=args.dev, tokenizer=args.tokenizer,
-            vocab_size=args.vocab_size, max_len=args.max_len, text_column=args.text_column,
-            text_pair_column=args.text_pair_column, label_column=args.label_column,
+            args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
+            tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
             skip_bad_rows=args.skip_bad_rows, max_train=args.max_train)
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None

@@ -26,11 +26,11 @@ def dev_set(run: Any, dev_path: str | None, max_examples: int) -> tuple[list[str
     """
     if not dev_path:
         return list(PROBE_TEXTS), []
-    from gptbert.data.readers import LabelMap, read_task_file
-    from gptbert.tasks.classify import examples_of
+    from gptbert.data.readers import LabelMap
+    from gptbert.tasks import TASKS
+    from gptbert.tasks.classify import examples_of, read_file
 
-    data = read_task_file(dev_path, text_column=run.task.text_column, text_pair_column=run.task.text_pair_column,
-                          label_column=run.task.label_column, skip_bad_rows=True)
+    data = read_file(dev_path, TASKS["classify"].options_of(run), skip_bad_rows=True)
     texts = list(data.texts[:64]) or list(PROBE_TEXTS)
     if run.config.head != "classify":
         return texts, []

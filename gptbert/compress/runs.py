@@ -55,7 +55,7 @@ def recover(run: Any, model: Any, method: str, train_path: str, train: Mapping[s
     temporary folder, not to the output.
     """
     from gptbert.compress import KeepPrunedZero, masks_from_zeros, sparsity
-    from gptbert.pipeline import recovery_finetune
+    from gptbert.recipes import recovery_finetune
 
     callbacks = [KeepPrunedZero(masks_from_zeros(model))] if method == "prune-magnitude" else []
     with tempfile.TemporaryDirectory(prefix="gptbert-recover-") as tmp:  # its checkpoints are not the output
@@ -105,11 +105,11 @@ def distill_run(run_dir: str | Path, student: str, train_path: str, out: str | P
     as a run in ``out`` and measure it. ``train``: :func:`training_args` keywords (lr defaults to 1e-3
     for a preset student, else 5e-5)."""
     from gptbert.config import PRESETS
-    from gptbert.pipeline import distill_classifier
+    from gptbert.recipes import distill
     from gptbert.run import load_run
 
     targs = training_args(out, **_with_lr(train, 1e-3 if student in PRESETS else 5e-5))
-    path, result, extra = distill_classifier(
+    path, result, extra = distill(
         run_dir, student, train_path, out, targs, dev_path=dev_path, tokenizer=tokenizer, vocab_size=vocab_size,
         max_len=max_len, temperature=temperature, alpha=alpha, skip_bad_rows=True, max_train=max_train)
     # Scored with the teacher's label map: the student was trained with it.

@@ -1,79 +1,73 @@
-"""Tasks: how each objective reads data, builds batches, and is scored.
+"""Tasks: how each objective reads data, builds batches, is scored and predicts.
 
-One module per task family: ``pretrain`` (MLM+NSP, causal LM, bidirectional LM),
-``classify`` (sequence and pair classification), ``tokens`` (BIO tagging), ``qa``
-(extractive for BERT, generative for GPT), ``generate`` (conditional LM: summarization,
-translation, dialogue) and ``extractive`` (BERT extractive summaries); ``registry``
-dispatches fine-tuning, evaluation and prediction by task. Every module builds a map-style data
-set plus a collate function for :func:`gptbert.training.fit` and an ``evaluate`` that
-returns the task's metrics.
+:data:`TASKS` is the one table of tasks (name -> :class:`~gptbert.tasks.base.Task`): the
+command line's ``--task`` choices, compare, the API's capabilities and the recipes of
+:mod:`gptbert.recipes` all read it. One module per task: ``classify`` (sequence and pair
+classification), ``tokens`` (BIO tagging), ``qa`` (extractive for BERT, generative for GPT;
+windows in ``qa_features``), ``generate`` (conditional LM for GPT: summaries, translation,
+dialogue; BERT's extractive summaries in ``extractive``) and ``pretrain`` (MLM+NSP, causal
+LM, bidirectional LM; language-model metrics in ``lm_eval``). Each module owns its options,
+collators, evaluation and predictions.
+
+A new task: subclass :class:`~gptbert.tasks.base.Task` and add an instance here (or, at run
+time, ``TASKS["name"] = MyTask()``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import torch
-import torch.nn as nn
+from gptbert.tasks.base import Task, TaskOptions, TaskSplits
+from gptbert.tasks.classify import ClassifyTask
+from gptbert.tasks.common import nothing_to_predict
+from gptbert.tasks.generate import GenerateTask
+from gptbert.tasks.pretrain import PretrainTask
+from gptbert.tasks.qa import QATask
+from gptbert.tasks.tokens import TokensTask
+
+__all__ = ["TASKS", "Task", "TaskOptions", "TaskSplits", "capabilities", "finetune_tasks", "get_task",
+           "options_type", "task_of"]
+
+TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask(), TokensTask(), QATask(), GenerateTask(), PretrainTask())}
+"""Every task, by name (the order of the command line's choices)."""
 
 
-class ListDataset(torch.utils.data.Dataset):
-    """A list of examples as a map-style data set."""
-
-    def __init__(self, items: Sequence[Any]) -> None:
-        self.items = list(items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.items[i]
+def finetune_tasks() -> list[str]:
+    """Names of the tasks ``finetune --task`` and ``compare --task`` offer."""
+    return [name for name, t in TASKS.items() if t.finetunable]
 
 
-def autocast(precision: str, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager[Any]:
-    device_type = torch.device(device).type
-    if precision == "bf16":
-        return torch.autocast(device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def get_task(name: str) -> Task:
+    """The fine-tuning task called ``name`` (an error lists the known ones)."""
+    task = TASKS.get(name)
+    if task is None or not task.finetunable:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(finetune_tasks())}")
+    return task
 
 
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def options_type(name: str) -> type[TaskOptions]:
+    """The options dataclass of task ``name`` (the base class for a task not in :data:`TASKS`)."""
+    task = TASKS.get(name)
+    return task.options_type if task is not None else TaskOptions
 
 
-@torch.inference_mode()
-def batched_outputs(
-    model: nn.Module,
-    collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]],
-    examples: Sequence[Any],
-    *,
-    batch_size: int = 64,
-    precision: str = "fp32",
-    drop: tuple[str, ...] = ("targets", "next_sentence_label"),
-) -> Iterator[tuple[dict[str, torch.Tensor], Any]]:
-    """Run ``model`` over ``examples`` in batches; yields (batch, logits) with logits in fp32."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    try:
-        for start in range(0, len(examples), batch_size):
-            batch = collate_fn(list(examples[start : start + batch_size]))
-            inputs = {k: v.to(device) for k, v in batch.items() if k not in drop and isinstance(v, torch.Tensor)}
-            with autocast(precision, device):
-                logits, _ = model(**inputs)
-            if isinstance(logits, tuple):
-                logits = tuple(x.float() for x in logits)
-            else:
-                logits = logits.float()
-            yield batch, logits
-    finally:
-        model.train(was_training)
+def task_of(run: Any) -> Task:
+    """The task that makes a run's predictions: its own, or, for a bare checkpoint (or a GPT
+    language model that was never tuned for generation), the task its model head was made for."""
+    task = TASKS.get(run.task.task)
+    if task is not None and task.serves(run):
+        return task
+    for task in TASKS.values():
+        if run.config.head in task.heads:
+            return task
+    raise nothing_to_predict(run)
 
 
-def model_inputs(model: nn.Module) -> set[str]:
-    """The keyword inputs a model's forward accepts (batches may carry more keys)."""
-    import inspect
-
-    return set(inspect.signature(model.forward).parameters) - {"self"}
+def capabilities(config: Any, task: str) -> set[str]:
+    """What a model with ``config``, trained for ``task``, can do (:data:`gptbert.api.CAPABILITIES`):
+    every model embeds; each task adds what its heads offer (a GPT language model answers
+    questions only when ``task`` is 'qa')."""
+    caps = {"embed"}
+    for name, t in TASKS.items():
+        caps |= t.capabilities(config, tuned=name == task)
+    return caps

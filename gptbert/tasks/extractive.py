@@ -28,7 +28,8 @@ import torch
 import torch.nn as nn
 
 from gptbert.data.objectives import split_sentences
-from gptbert.tasks import autocast, model_device
+from gptbert.precision import autocast
+from gptbert.tasks.common import model_device
 from gptbert.tokenizer import Tokenizer
 
 POOLINGS = ("mean", "cls", "last")
@@ -191,14 +192,14 @@ def summarize(
 def evaluate(model: nn.Module, tokenizer: Tokenizer, pairs: Sequence[tuple[str, str]], *, k: int = 1,
              method: str = "auto", max_len: int | None = None, precision: str = "fp32") -> dict[str, Any]:
     """ROUGE / BLEU / chrF of the extractive summaries against the reference targets."""
-    from gptbert.tasks.generate import scores
+    from gptbert.metrics import generation_scores
 
     if not pairs:
         raise ValueError("no examples to evaluate")
     summaries = summarize(model, tokenizer, [d for d, _ in pairs], k=k, method=method, max_len=max_len,
                           precision=precision)
     preds = [s["summary"] for s in summaries]
-    out: dict[str, Any] = dict(scores(preds, [t for _, t in pairs]))
+    out: dict[str, Any] = dict(generation_scores(preds, [t for _, t in pairs]))
     out["n"] = len(pairs)
     out["method"] = method if method != "auto" else ("scorer" if is_scorer(model) else "centroid")
     out["k"] = k

@@ -2,7 +2,7 @@
 
 A decoder-only model learns ``source + separator -> target`` as a conditional language
 model, with the loss on the target (and its end-of-text) only
-(:class:`gptbert.data.collate.ConditionalLMCollator`); prediction continues
+(:class:`ConditionalLMCollator`); prediction continues
 ``source + separator`` greedily (or with beams / sampling) until end-of-text. The
 separator is :data:`PAIR_SEPARATOR` and is stored in the run's ``task.json`` so that
 prediction builds exactly the training prompts.
@@ -13,7 +13,8 @@ Data: TSV/CSV/JSONL with ``source``/``target`` columns
 ``"messages"``, or ``[[role, text], ...]``): every assistant turn becomes one example
 whose source is the conversation so far, formatted by :func:`format_chat`.
 
-Scores: ROUGE-1/2/L F (rouge-score, stemmed), corpus BLEU and chrF (sacrebleu), in percent.
+Scores (:func:`gptbert.metrics.generation_scores`): ROUGE-1/2/L F (rouge-score, stemmed),
+corpus BLEU and chrF (sacrebleu), in percent.
 
 Dialogue format (:func:`format_chat`)::
 
@@ -25,25 +26,40 @@ Dialogue format (:func:`format_chat`)::
 Turns are joined by :data:`TURN_SEPARATOR` (a newline; newlines inside a turn become
 spaces); a reply ends at end-of-text or at the next newline.
 
-:func:`make_pairs` builds small source/target sets from the shared corpora (documented
-there) for demos and the README's generation figure.
+:func:`gptbert.tasks.generate_data.make_pairs` builds small source/target sets from the shared
+corpora (documented there) for demos and the README's generation figure. BERT does this
+task extractively (:mod:`gptbert.tasks.extractive`); :class:`GenerateTask` picks the way.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 import torch.nn as nn
 
-from gptbert.data.collate import ConditionalLMCollator
+from gptbert.data.objectives import IGNORE_INDEX, TokenizerLike, eos_or_sep, pad_sequences
 from gptbert.data.readers import DataError, PairData, detect_format, read_pairs_file, train_dev_split
-from gptbert.tasks import ListDataset, autocast, model_device
+from gptbert.metrics import generation_scores
+from gptbert.precision import autocast
+from gptbert.tasks.extractive import scorer_examples, summarize, summary_length
+from gptbert.tasks.extractive import evaluate as evaluate_extractive
+from gptbert.tasks.base import Fitting, Task, TaskOptions, TaskSplits
+from gptbert.tasks.common import (
+    ListDataset,
+    generation_options,
+    model_device,
+    plain_ids,
+    run_max_len,
+    run_tokenizer,
+    scalars,
+    text_of,
+)
 from gptbert.tokenizer import Tokenizer
 
 PAIR_SEPARATOR = "\n=>"
@@ -54,6 +70,26 @@ ROLE_PREFIXES = {"user": "User:", "assistant": "Bot:", "system": "System:"}
 CHAT_SEPARATOR = " "
 """Between a dialogue prompt (ending in 'Bot:') and the reply."""
 DEFAULT_MAX_NEW_TOKENS = 64
+MAX_GENERATION_EVAL = 256
+"""At most this many dev examples are generated for the final scores of a generation run."""
+
+
+@dataclass
+class GenerateOptions(TaskOptions):
+    """How a generation run builds its prompts (GPT) or picks its sentences (BERT). None: not set
+    (a bare GPT checkpoint continues its prompt; the defaults below apply)."""
+
+    format: str | None = None
+    """'pairs' (source/target) or 'chat' (dialogues)."""
+    method: str | None = None
+    """'conditional-lm' (GPT) or 'extractive' (BERT's sentence scorer)."""
+    separator: str | None = None
+    """Between a source and its target (default: :func:`separator_for` the format)."""
+    max_new_tokens: int | None = None
+    k: int | None = None
+    """Sentences an extractive summary picks."""
+    n_train_sentences: int | None = None
+    positive_fraction: float | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,6 +170,105 @@ def dialogue_examples(turns: Sequence[Any], tokenizer: Tokenizer | None = None) 
 
 
 # ---------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------
+
+
+def _unpack_conditional(example: Any) -> tuple[str | Sequence[int], str | Sequence[int] | None]:
+    if isinstance(example, Mapping):
+        for p_key, t_key in (("prompt", "target"), ("source", "target"), ("input", "output"),
+                             ("document", "summary"), ("question", "answer")):
+            if p_key in example:
+                return example[p_key], example.get(t_key)
+        raise KeyError(f"conditional example needs a prompt/source/input key, got {sorted(example)}")
+    if isinstance(example, str):
+        return example, None
+    return example[0], (example[1] if len(example) > 1 else None)
+
+
+class ConditionalLMCollator:
+    """Prompt -> target for decoder-only models (summaries, translation, generative QA, dialogue).
+
+    Each example is ``(prompt, target)`` (strings or id lists) or a dict (``prompt``/
+    ``target``, ``source``/``target``, ``input``/``output``, ...). The sequence is
+    ``prompt + separator + target + eos``; the prompt loses tokens from its *start* until
+    the sequence fits ``max_len + 1`` tokens (if the target alone is too long it is cut at
+    its end and loses its eos). ``idx = seq[:-1]``, ``targets = seq[1:]`` with -100 on
+    every position that predicts a prompt or separator token, so the loss covers the
+    target and its eos only.
+
+    ``separator``: a string, ids, or None = [SEP] if the vocabulary has one, else the ids of
+    ``"\\n"``. Examples without a target (or ``generation=True``) give generation batches:
+    ``idx = prompt + separator``, left-padded, no ``targets``.
+    """
+
+    def __init__(self, tokenizer: TokenizerLike, max_len: int, *, separator: str | Sequence[int] | None = None,
+                 padding_side: Literal["right", "left"] = "right", pad_to_multiple_of: int | None = None,
+                 add_eos: bool = True, generation: bool = False) -> None:
+        self.tokenizer = tokenizer
+        self.max_len = int(max_len)
+        self.padding_side = padding_side
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.add_eos = add_eos
+        self.generation = generation
+        self.eos_id = eos_or_sep(tokenizer)
+        if separator is None:
+            if tokenizer.sep_id is not None:
+                sep = [int(tokenizer.sep_id)]
+            else:
+                sep = list(tokenizer.encode("\n", add_special_tokens=False).ids) or [self.eos_id]
+        elif isinstance(separator, str):
+            sep = list(tokenizer.encode(separator, add_special_tokens=False).ids)
+        else:
+            sep = [int(i) for i in separator]
+        self.separator = sep
+
+    def _ids(self, x: str | Sequence[int]) -> list[int]:
+        if isinstance(x, str):
+            return list(self.tokenizer.encode(x, add_special_tokens=False).ids)
+        return [int(i) for i in x]
+
+    def build(self, prompt: str | Sequence[int], target: str | Sequence[int]) -> tuple[list[int], list[int]]:
+        """``(idx, targets)`` of one example (unpadded)."""
+        p, t = self._ids(prompt), self._ids(target)
+        tail = t + ([self.eos_id] if self.add_eos else [])
+        budget = self.max_len + 1
+        keep = budget - len(self.separator) - len(tail)
+        if keep < 0:  # the target alone does not fit: no prompt, cut the target's end
+            p = []
+            tail = t[: max(0, budget - len(self.separator))]
+        elif len(p) > keep:
+            p = p[len(p) - keep:]
+        seq = p + self.separator + tail
+        first_target = len(p) + len(self.separator)  # index in seq of the first target token
+        idx = seq[:-1]
+        targets = [tok if j + 1 >= first_target else IGNORE_INDEX for j, tok in enumerate(seq[1:])]
+        return idx, targets
+
+    def prompt_ids(self, prompt: str | Sequence[int]) -> list[int]:
+        """``prompt + separator`` cut from the left to ``max_len`` tokens (for generation)."""
+        ids = self._ids(prompt) + self.separator
+        return ids[-self.max_len:]
+
+    def __call__(self, examples: Sequence[Any]) -> dict[str, torch.Tensor]:
+        pairs = [_unpack_conditional(e) for e in examples]
+        pad_id = self.tokenizer.pad_id
+        if self.generation or any(t is None for _, t in pairs):
+            ids = [self.prompt_ids(p) for p, _ in pairs]
+            idx = pad_sequences(ids, pad_id, padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
+            T = idx.shape[1]
+            return {"idx": idx, "attention_mask": pad_sequences([[1] * len(s) for s in ids], 0, length=T,
+                                                                padding_side="left")}
+        rows = [self.build(p, t) for p, t in pairs]  # type: ignore[arg-type]
+        kw: dict[str, Any] = dict(padding_side=self.padding_side, pad_to_multiple_of=self.pad_to_multiple_of)
+        idx = pad_sequences([r[0] for r in rows], pad_id, **kw)  # (B, T)
+        T = idx.shape[1]
+        return {"idx": idx,
+                "targets": pad_sequences([r[1] for r in rows], IGNORE_INDEX, length=T, **kw),  # (B, T)
+                "attention_mask": pad_sequences([[1] * len(r[0]) for r in rows], 0, length=T, **kw)}  # (B, T)
+
+
+# ---------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------
 
@@ -210,10 +345,6 @@ def make_collator(tokenizer: Tokenizer, max_len: int, *, separator: str = PAIR_S
     return ConditionalLMCollator(tokenizer, max_len, separator=separator)
 
 
-def _ids(tokenizer: Tokenizer, text: str) -> list[int]:
-    return list(tokenizer.encode(text, add_special_tokens=False).ids)
-
-
 def training_examples(pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, max_len: int, *,
                       separator: str = PAIR_SEPARATOR, keep_start: bool = True) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, target ids) that fit ``max_len``.
@@ -222,11 +353,11 @@ def training_examples(pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, ma
     the beginning matters most, so the source keeps its first tokens instead. Dialogue
     prompts (``keep_start=False``) keep their end: the latest turns.
     """
-    n_sep = len(_ids(tokenizer, separator))
+    n_sep = len(plain_ids(tokenizer, separator))
     out = []
     for src, tgt in pairs:
-        t = _ids(tokenizer, tgt)
-        p = _ids(tokenizer, src)
+        t = plain_ids(tokenizer, tgt)
+        p = plain_ids(tokenizer, src)
         budget = max_len + 1 - n_sep - len(t) - 1
         if keep_start and len(p) > budget:
             p = p[:max(0, budget)]
@@ -238,8 +369,8 @@ def prompt_ids(tokenizer: Tokenizer, source: str, room: int, *, separator: str =
                keep_start: bool = True) -> list[int]:
     """``source + separator`` in at most ``room`` tokens (the source cut at its end, or at its
     start when ``keep_start`` is False)."""
-    sep = _ids(tokenizer, separator)
-    p = _ids(tokenizer, source)
+    sep = plain_ids(tokenizer, separator)
+    p = plain_ids(tokenizer, source)
     budget = max(0, room - len(sep))
     p = p[:budget] if keep_start else p[len(p) - budget:] if budget else []
     return p + sep
@@ -292,15 +423,6 @@ def predict(
     return out
 
 
-def scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """ROUGE-1/2/L, BLEU and chrF in percent."""
-    from gptbert.metrics import bleu, chrf, rouge
-
-    r = rouge(predictions, references)
-    return {"rouge1": r["rouge1"], "rouge2": r["rouge2"], "rougeL": r["rougeL"],
-            "bleu": bleu(predictions, references), "chrf": chrf(predictions, references)}
-
-
 def evaluate(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], *,
              separator: str = PAIR_SEPARATOR, max_len: int | None = None,
              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, batch_size: int = 16, precision: str = "fp32",
@@ -312,97 +434,136 @@ def evaluate(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[tuple[st
                     max_new_tokens=max_new_tokens, batch_size=batch_size, precision=precision,
                     stop_at_newline=stop_at_newline, **generation)
     refs = [t for _, t in examples]
-    out: dict[str, Any] = dict(scores(preds, refs))
+    out: dict[str, Any] = dict(generation_scores(preds, refs))
     out["n"] = len(examples)
     out["predictions"] = [{"source": s, "target": t, "prediction": p} for (s, t), p in zip(examples, preds)]
     return out
 
 
 # ---------------------------------------------------------------------------------------
-# Source/target pairs built from the shared corpora
+# The task
 # ---------------------------------------------------------------------------------------
 
 
-def shakespeare_speeches(path: str | Path) -> list[tuple[str, list[str]]]:
-    """(speaker, lines) of each speech of a TinyShakespeare-style play text (``NAME:`` line,
-    then the speech, then a blank line)."""
-    speeches: list[tuple[str, list[str]]] = []
-    block: list[str] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines() + [""]:
-        if line.strip():
-            block.append(line.rstrip())
-            continue
-        if len(block) >= 2 and block[0].endswith(":") and block[0][:-1].strip():
-            speeches.append((block[0][:-1].strip(), [b.strip() for b in block[1:]]))
-        block = []
-    return speeches
+class GenerateTask(Task):
+    """Source -> target: GPT learns a conditional LM (pairs or dialogues), BERT an extractive
+    summarizer (a 2-label sentence scorer on oracle labels); ELMo cannot do it. Headline ROUGE-L."""
 
+    name = "generate"
+    options_type = GenerateOptions
+    metric = "rougeL"
 
-def _first_clause(text: str) -> str | None:
-    m = re.search(r"[,;:]|\s--?\s|\s-\s", text)
-    if m is None:
-        return None
-    clause = text[:m.start()].strip()
-    return clause if len(clause.split()) >= 3 and len(clause) < len(text) * 0.8 else None
+    def head(self, family: str) -> str:
+        if family == "elmo":
+            raise ValueError("--task generate: ELMo has no generation or summarization path; use a GPT model "
+                             "(conditional LM) or a BERT model (extractive summaries)")
+        return "lm" if family == "gpt" else "classify"
 
+    def capabilities(self, config: Any, *, tuned: bool) -> set[str]:
+        return {"generate"} if config.family == "gpt" and config.head == "lm" else set()
 
-def make_pairs(kind: str, corpus: str | Path, *, limit: int | None = None, min_lines: int = 3) -> list[tuple[str, str]]:
-    """Deterministic source/target pairs built from real text (for demos and the README figure).
+    def serves(self, run: Any) -> bool:
+        """A fine-tuned generation run (a bare GPT checkpoint just continues its prompt)."""
+        return self.options_of(run).method is not None or run.config.family != "gpt"  # type: ignore[attr-defined]
 
-    * ``"speech-first-line"`` (TinyShakespeare ``input.txt``): source = a speech of at least
-      ``min_lines`` lines (lines joined by spaces), target = its first line. A "headline" task
-      whose answer is in the input: a small GPT learns to copy the opening, BERT's
-      extractive summarizer must pick the right sentence.
-    * ``"snippet-first-clause"`` (SST ``rt_snippets.txt``): source = a review snippet that
-      has a clause boundary (comma, semicolon, colon or dash), target = its first clause
-      (at least 3 words, under 80% of the snippet).
+    def load_data(self, train_path: str | Path, dev_path: str | Path | None, options: TaskOptions, *,
+                  seed: int = 0, max_train: int | None = None, skip_bad_rows: bool = False) -> TaskSplits:
+        data = load_data(train_path, dev_path, skip_bad_rows=skip_bad_rows, seed=seed, max_train=max_train)
+        texts = [s for s, _ in data.train.items] + [t for _, t in data.train.items]
+        return TaskSplits(data.train.items, data.dev.items, texts, replace(options, format=data.format), None, data)
 
-    Pairs keep the corpus order; ``limit`` keeps the first N.
-    """
-    pairs: list[tuple[str, str]] = []
-    if kind == "speech-first-line":
-        for _, lines in shakespeare_speeches(corpus):
-            if len(lines) >= min_lines:
-                pairs.append((" ".join(lines), lines[0]))
-    elif kind == "snippet-first-clause":
-        for line in Path(corpus).read_text(encoding="utf-8", errors="replace").splitlines():
-            text = " ".join(line.split())
-            clause = _first_clause(text) if text else None
-            if clause:
-                pairs.append((text, clause))
-    else:
-        raise ValueError(f"unknown pair kind {kind!r}; expected 'speech-first-line' or 'snippet-first-clause'")
-    return pairs[:limit] if limit is not None else pairs
+    def collator(self, tokenizer: Tokenizer, config: Any, max_len: int, options: TaskOptions) -> Any:
+        from gptbert.tasks.classify import make_collator as classify_collator
 
+        assert isinstance(options, GenerateOptions)
+        if config.family == "gpt" and config.head == "lm":
+            return make_collator(tokenizer, max_len, separator=options.separator or separator_for(options.format or ""))
+        return classify_collator(tokenizer, config, max_len)
 
-def shakespeare_dialogues(corpus: str | Path, *, turns: int = 4,
-                          limit: int | None = None) -> list[list[dict[str, str]]]:
-    """Dialogues of ``turns`` consecutive speeches between exactly two speakers, the first
-    speaker as 'user' and the second as 'assistant' (speeches flattened to one line)."""
-    speeches = shakespeare_speeches(corpus)
-    out: list[list[dict[str, str]]] = []
-    i = 0
-    while i + turns <= len(speeches) and (limit is None or len(out) < limit):
-        window = speeches[i:i + turns]
-        a, b = window[0][0], window[1][0]
-        if a != b and all(s == (a if j % 2 == 0 else b) for j, (s, _) in enumerate(window)):
-            out.append([{"role": "user" if j % 2 == 0 else "assistant", "content": " ".join(lines)}
-                        for j, (_, lines) in enumerate(window)])
-            i += turns
-        else:
-            i += 1
-    return out
+    def fitting(self, model: nn.Module, tokenizer: Tokenizer, data: TaskSplits, *, max_len: int,
+                precision: str = "fp32", seed: int = 0) -> Fitting:
+        """GPT: (prompt ids, target ids) early-stopped on dev loss; BERT: (sentence, document,
+        oracle label) early-stopped on dev ROUGE-L. Both score at most :data:`MAX_GENERATION_EVAL` dev pairs."""
+        options = data.options
+        assert isinstance(options, GenerateOptions)
+        dev = list(data.dev)[:MAX_GENERATION_EVAL]
+        if model.config.family == "gpt":  # type: ignore[union-attr]
+            sep = separator_for(options.format or "")
+            keep_start = options.format == "pairs"
+            train = training_examples(data.train, tokenizer, max_len, separator=sep, keep_start=keep_start)
+            dev_items = training_examples(data.dev, tokenizer, max_len, separator=sep, keep_start=keep_start)
+            longest = max(len(t) for _, t in train)
+            options = replace(options, method="conditional-lm", separator=sep,
+                              max_new_tokens=int(min(max_len // 2, max(8, longest + 4))))
+            return Fitting(ListDataset(train), self.collator(tokenizer, model.config, max_len, options),  # type: ignore[arg-type]
+                           lambda m: self.evaluate(m, tokenizer, dev, options, max_len=max_len, precision=precision),
+                           "loss", options, dev_data=ListDataset(dev_items))
+        source = data.detail.source if data.detail is not None else "the training file"
+        if options.format != "pairs":
+            raise ValueError(f"{source}: dialogue data needs a GPT model; BERT summarizes source/target pairs")
+        k = summary_length(data.train)
+        items = scorer_examples(data.train, k)
+        if not any(y for _, _, y in items):
+            raise ValueError(f"{source}: no source sentence shares a word with its target: no oracle labels")
+        options = replace(options, method="extractive", k=k, n_train_sentences=len(items),
+                          positive_fraction=float(np.mean([y for _, _, y in items])))
+        return Fitting(ListDataset(items), self.collator(tokenizer, model.config, max_len, options),  # type: ignore[arg-type]
+                       lambda m: self.evaluate(m, tokenizer, dev, options, max_len=max_len, precision=precision,
+                                               method="scorer"),
+                       self.metric, options, labels=["other", "summary"])
 
+    def run_metrics(self, final: dict[str, Any]) -> dict[str, Any]:
+        return {"dev": scalars(final), "samples": final["predictions"][:5]}
 
-def write_pairs(pairs: Sequence[tuple[str, str]], path: str | Path) -> Path:
-    """Write pairs as JSONL (``{"source", "target"}``) or, for a .tsv path, TSV with a header."""
-    p = Path(path)
-    with p.open("w", encoding="utf-8") as f:
-        if p.suffix.lower() == ".tsv":
-            f.write("source\ttarget\n")
-            for s, t in pairs:
-                f.write(f"{' '.join(s.split())}\t{' '.join(t.split())}\n")
-        else:
-            for s, t in pairs:
-                f.write(json.dumps({"source": s, "target": t}, ensure_ascii=False) + "\n")
-    return p
+    def evaluate(self, model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], options: TaskOptions, *,
+                 labels: Sequence[str] | None = None, max_len: int | None = None, precision: str = "fp32",
+                 **opts: Any) -> dict[str, Any]:
+        """ROUGE-1/2/L, BLEU, chrF. ``opts``: ``format`` (of the examples' file), ``batch_size``,
+        ``max_new_tokens`` and GenerationConfig fields (GPT), ``k`` and ``method`` (BERT)."""
+        assert isinstance(options, GenerateOptions)
+        if options.method == "extractive" or model.config.family != "gpt":  # type: ignore[union-attr]
+            return evaluate_extractive(model, tokenizer, examples, k=int(opts.get("k") or options.k or 1),
+                                       method=opts.get("method", "auto"), max_len=max_len, precision=precision)
+        fmt = opts.get("format") or options.format or "pairs"
+        return evaluate(model, tokenizer, examples, separator=options.separator or separator_for(fmt), max_len=max_len,
+                        max_new_tokens=int(opts.get("max_new_tokens") or options.max_new_tokens
+                                           or DEFAULT_MAX_NEW_TOKENS),
+                        batch_size=int(opts.get("batch_size", 16)), precision=precision,
+                        stop_at_newline=fmt == "chat", **generation_options(opts))
+
+    def read_examples(self, path: str | Path, options: TaskOptions, *, labels: Sequence[str] | None = None,
+                      skip_bad_rows: bool = False) -> list[Any]:
+        return read_examples(path, skip_bad_rows=skip_bad_rows)[0]
+
+    def evaluate_file(self, run: Any, path: Path, **opts: Any) -> dict[str, Any]:
+        pairs, fmt = read_examples(path, skip_bad_rows=bool(opts.pop("skip_bad_rows", False)))
+        pairs = pairs[:opts.pop("max_examples", None)]
+        return self.evaluate(run.model, run_tokenizer(run), pairs, self.options_of(run), max_len=run_max_len(run),
+                             **{"format": fmt, **opts})
+
+    def bootstrap_pairs(self, result: dict[str, Any], data: TaskSplits) -> tuple[list[Any], list[Any]] | None:
+        preds = result.get("predictions")
+        return ([p["target"] for p in preds], [p["prediction"] for p in preds]) if preds else None
+
+    def predict(self, run: Any, inputs: list[Any], **opts: Any) -> list[dict[str, Any]]:
+        """Sources (or, for a dialogue run, a user message) -> output (GPT) or summary (BERT)."""
+        options = self.options_of(run)
+        assert isinstance(options, GenerateOptions)
+        tok, max_len, precision = run_tokenizer(run), run_max_len(run), opts.get("precision", "fp32")
+        sources = [text_of(x, "source", "text", "document", "prompt") for x in inputs]
+        if options.method == "extractive" or run.config.family != "gpt":
+            res = summarize(run.model, tok, sources, k=int(opts.get("k") or options.k or 1),
+                                       max_len=max_len, precision=precision)
+            return [{"source": s, "summary": r["summary"], "sentences": r["sentences"]} for s, r in zip(sources, res)]
+        chat = options.format == "chat"
+        prompts = [format_chat([("user", s)], tok) for s in sources] if chat else sources
+        outs = predict(run.model, tok, prompts, separator=options.separator or PAIR_SEPARATOR, max_len=max_len,
+                       precision=precision, stop_at_newline=chat,
+                       max_new_tokens=int(opts.get("max_new_tokens") or options.max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
+                       **generation_options(opts))
+        return [{"source": s, "output": o} for s, o in zip(sources, outs)]
+
+    def read_inputs(self, path: Path) -> list[Any]:
+        if path.suffix.lower() in (".tsv", ".csv"):
+            return list(read_pairs_file(path).sources)
+        return super().read_inputs(path)

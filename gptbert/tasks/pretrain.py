@@ -4,12 +4,16 @@ BERT: masked LM (80/10/10) + next-sentence prediction on sentence pairs packed t
 ``max_len`` (Devlin et al. 2019). GPT: causal LM on fixed blocks cut from a memory-mapped
 token cache, so the corpus never has to fit in memory. ELMo: forward and backward LM
 on sentences. The data code builds the targets; the models stay objective-free.
+
+:class:`PretrainTask` is the task of a pre-training run (or a bare checkpoint with an LM
+head): language-model metrics on a text file (:mod:`gptbert.tasks.lm_eval`), BERT fills
+the mask token (:func:`fill_mask`), GPT continues the prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +31,32 @@ from gptbert.data.objectives import (
     tokenize_documents,
 )
 from gptbert.data.readers import read_corpus
-from gptbert.tasks import ListDataset, autocast, model_device
+from gptbert.precision import autocast
+from gptbert.tasks.base import Task, TaskOptions
+from gptbert.tasks.common import (
+    ListDataset,
+    batched_outputs,
+    generation_options,
+    model_device,
+    nothing_to_predict,
+    run_max_len,
+    run_tokenizer,
+    text_of,
+)
 from gptbert.tokenizer import Tokenizer
+
+OBJECTIVES = {"bert": "mlm+nsp", "gpt": "causal-lm", "elmo": "bidirectional-lm"}
+"""Each family's pre-training objective."""
+
+
+@dataclass
+class PretrainOptions(TaskOptions):
+    """What a pre-training run learned from."""
+
+    objective: str | None = None
+    """'mlm+nsp' (BERT), 'causal-lm' (GPT) or 'bidirectional-lm' (ELMo)."""
+    corpus: list[str] = field(default_factory=list)
+    """The text files."""
 
 
 @dataclass
@@ -207,3 +235,89 @@ def pretrain_data(config: ModelConfig, tokenizer: Tokenizer, files: Sequence[str
         return gpt_data(tokenizer, files, max_len=max_len, seed=seed, precision=precision, mode=mode,
                         cache_root=cache_root)
     return elmo_data(tokenizer, files, config, max_len=max_len, seed=seed, precision=precision, mode=mode)
+
+
+# ---------------------------------------------------------------------------------------
+# Using a pre-trained model
+# ---------------------------------------------------------------------------------------
+
+
+def fill_mask(model: nn.Module, tokenizer: Tokenizer, text: str, *, max_len: int, top_k: int = 5,
+              precision: str = "fp32") -> list[dict[str, Any]]:
+    """Top-k fillers of the (first) mask token with probabilities and the filled text (an MLM head)."""
+    from gptbert.tasks.classify import make_collator
+
+    tok = tokenizer
+    mask_token = tok.id_to_token(tok.mask_id) if tok.mask_id is not None else None
+    if mask_token is None or mask_token not in text:
+        raise ValueError(f"fill_mask: the text must contain the mask token {mask_token or '[MASK]'!r}")
+    collate = make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
+    batch, logits = next(batched_outputs(model, collate, [(text, None, None)], precision=precision))
+    mlm_logits = logits[0] if isinstance(logits, tuple) else logits  # (1, T, V)
+    pos = int((batch["idx"][0] == tok.mask_id).nonzero()[0])
+    probs = torch.softmax(mlm_logits[0, pos], dim=-1)  # (V,)
+    special = torch.tensor(sorted(tok.special_ids), dtype=torch.long)
+    probs[special] = 0.0
+    scores, ids = probs.topk(top_k)
+    results = []
+    for score, i in zip(scores.tolist(), ids.tolist()):
+        text_piece = tok.decode([i]).strip()
+        piece = tok.id_to_token(i) or text_piece
+        # "token" is the vocabulary entry (a WordPiece continuation keeps its "##")
+        token = piece if piece.startswith("##") else text_piece
+        results.append({"token": token, "token_id": i, "score": score,
+                        "sequence": text.replace(mask_token, text_piece, 1)})
+    return results
+
+
+def pretrain_head(family: str) -> str:
+    """The head a ``family`` model pre-trains with."""
+    return {"bert": "pretrain", "gpt": "lm", "elmo": "lm"}[family]
+
+
+class PretrainTask(Task):
+    """Pre-training (``gptbert pretrain``, not a fine-tuning task): each family's LM objective."""
+
+    name = "pretrain"
+    options_type = PretrainOptions
+    metric = "loss"
+    metric_name = "perplexity"
+    heads = ("pretrain", "mlm", "lm")
+    finetunable = False
+
+    def head(self, family: str) -> str:
+        return pretrain_head(family)
+
+    def capabilities(self, config: ModelConfig, *, tuned: bool) -> set[str]:
+        caps = {"fill_mask"} if config.head in ("pretrain", "mlm") else set()
+        if config.family == "gpt" and config.head == "lm":
+            caps.add("generate")
+        return caps
+
+    def evaluate_file(self, run: Any, path: Path, **opts: Any) -> dict[str, Any]:
+        """Language-model metrics on a text file (``opts``: ``max_chars``, ``batch_size``, ``precision``, ``seed``)."""
+        from gptbert.tasks.lm_eval import evaluate_lm
+
+        head = run.config.head
+        if head not in ("pretrain", "mlm", "lm"):
+            raise ValueError(f"{run.path}: language-model evaluation on {path} needs an LM head "
+                             f"(BERT pretrain/mlm, GPT/ELMo lm); this model has {head!r}")
+        picked = {k: opts[k] for k in ("max_chars", "batch_size", "precision", "seed") if opts.get(k) is not None}
+        return evaluate_lm(run.model, run_tokenizer(run), path, max_len=run_max_len(run), **picked)
+
+    def predict(self, run: Any, inputs: list[Any], **opts: Any) -> list[dict[str, Any]]:
+        """BERT fills the mask token (top ``top_k``), GPT continues the prompt."""
+        head, tok = run.config.head, run_tokenizer(run)
+        if head in ("pretrain", "mlm"):
+            top_k = int(opts.get("top_k") or 5)
+            return [{"text": t, "fills": fill_mask(run.model, tok, t, max_len=run_max_len(run), top_k=top_k,
+                                                  precision=opts.get("precision", "fp32"))}
+                    for t in (text_of(x, "text") for x in inputs)]
+        if run.config.family == "gpt" and head == "lm":
+            from gptbert.generate import generate_text
+
+            prompts = [text_of(x, "prompt", "text") for x in inputs]
+            outs = generate_text(run.model, tok, prompts, max_new_tokens=int(opts.get("max_new_tokens") or 50),
+                                 **generation_options(opts))
+            return [{"prompt": p, "output": o} for p, o in zip(prompts, outs)]
+        raise nothing_to_predict(run)

@@ -2,10 +2,10 @@
 
 **Extractive** (Devlin et al. 2019, section 4.2): ``[CLS] question [SEP] context window
 [SEP]``; a long context is cut into windows ``doc_stride`` tokens apart
-(:func:`gptbert.data.collate.prepare_qa_features`); the model gives start/end logits
+(:func:`gptbert.tasks.qa_features.prepare_qa_features`); the model gives start/end logits
 (B, T, 2) and the answer is the best valid span (start <= end, at most
 ``max_answer_len`` tokens, inside the context) over all windows of a question
-(:func:`gptbert.data.collate.qa_nbest`). Training uses only questions whose answer is a
+(:func:`gptbert.tasks.qa_features.qa_nbest`). Training uses only questions whose answer is a
 span of the context: every window that contains the answer, plus a few windows that do
 not (target = [CLS]) -- ``negatives_per_positive`` per question, seeded -- because a
 SQuAD article here is ~60,000 characters, i.e. hundreds of windows per question.
@@ -13,7 +13,7 @@ SQuAD article here is ~60,000 characters, i.e. hundreds of windows per question.
 **Generative** (GPT, Radford et al. 2019 style): the prompt is
 ``"context: <passage>\\nquestion: <question>\\nanswer:"`` and the model is trained as a
 conditional LM with the loss on the answer only
-(:class:`gptbert.data.collate.ConditionalLMCollator`). A context longer than the model's
+(:class:`gptbert.tasks.generate.ConditionalLMCollator`). A context longer than the model's
 window is reduced to the passage (a window of context tokens) that best matches the
 question words (IDF-weighted overlap); in training, a window that contains the answer
 when the answer is a span of the context. Free-text answers (not spans) are learned as
@@ -26,12 +26,11 @@ in percent, over all questions and over the answerable (span) ones.
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,45 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from gptbert.data.collate import ConditionalLMCollator, QACollator, QAFeature, prepare_qa_features, qa_nbest
 from gptbert.data.readers import DataWarning, QAExample, SquadData, read_squad, train_dev_split
-from gptbert.tasks import ListDataset, autocast, batched_outputs, model_device
+from gptbert.precision import autocast
+from gptbert.tasks.base import Fitting, Task, TaskOptions, TaskSplits, jsonl_records
+from gptbert.tasks.common import (ListDataset, batched_outputs, model_device, plain_ids, run_max_len,
+                                  run_tokenizer, text_of)
+from gptbert.tasks.generate import ConditionalLMCollator
+from gptbert.tasks.qa_features import (
+    DOC_STRIDE,
+    QACollator,
+    answer_span,
+    example_field,
+    overlap_scores,
+    qa_nbest,
+    retrieval_recall,
+    top_windows_by_overlap,
+    train_features,
+    windows,
+)
 from gptbert.tokenizer import Tokenizer
 
 ANSWER_SEPARATOR = " "
 """Between the prompt (ending in 'answer:') and the answer."""
 DEFAULT_MAX_NEW_TOKENS = 32
-MAX_QUERY_LEN = 64
-_STOP = frozenset("the a an of to in and or is are was were be by for on at as with that this which what who "
-                  "when where why how does do did it its from".split())
+
+
+@dataclass
+class QAOptions(TaskOptions):
+    """How a QA run reads (extractive) or writes (generative) its answers, and what it trained on."""
+
+    mode: str = "extractive"
+    """'extractive' (a 'qa' head: the best span) or 'generative' (a GPT 'lm' head)."""
+    doc_stride: int = DOC_STRIDE
+    negatives_per_positive: int = 2
+    """Training windows without the answer per question (extractive)."""
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    """Answer tokens at most (generative)."""
+    n_train_questions: int | None = None
+    n_train_answerable: int | None = None
+    n_train_windows: int | None = None
 
 
 def qa_prompt(question: str, context: str) -> str:
@@ -116,78 +143,13 @@ def gold_answers(ex: QAExample) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-def _query_len(max_len: int) -> int:
-    """Question tokens kept: at most :data:`MAX_QUERY_LEN`, and at most half the window."""
-    return min(MAX_QUERY_LEN, max_len // 2)
-
-
-def windows(examples: Sequence[Any], tokenizer: Tokenizer, *, max_len: int, doc_stride: int) -> list[QAFeature]:
-    """:func:`prepare_qa_features` with a stride per question: ``doc_stride``, reduced where it
-    would exceed that question's window room (and skip context tokens)."""
-    q_max = _query_len(max_len)
-    groups: dict[int, list[Any]] = {}
-    for ex in examples:
-        q = min(q_max, len(tokenizer.encode(_question(ex), add_special_tokens=False).ids))
-        room = max_len - 4 - q
-        # Rounded down to a multiple of 16 (at most 16 tokens more overlap): few groups, so that
-        # each long context is tokenized only a few times.
-        stride = max(8, min(doc_stride, room if room < 32 else room - room % 16))
-        groups.setdefault(stride, []).append(ex)
-    feats: list[QAFeature] = []
-    for stride, group in groups.items():
-        feats.extend(prepare_qa_features(group, tokenizer, max_len=max_len, doc_stride=stride, max_query_len=q_max))
-    order = {str(_field_id(ex)): i for i, ex in enumerate(examples)}
-    feats.sort(key=lambda f: (order.get(f.example_id, 0), f.window))
-    return feats
-
-
-def _field_id(example: Any) -> str:
-    return str(example["id"] if isinstance(example, dict) else example.id)
-
-
-def train_features(
-    examples: Sequence[QAExample], tokenizer: Tokenizer, *, max_len: int = 384, doc_stride: int = 128,
-    negatives_per_positive: int = 2, seed: int = 0,
-) -> list[QAFeature]:
-    """Windows of the answerable questions: all that contain the answer, plus up to
-    ``negatives_per_positive`` others per question (target [CLS]), chosen with ``seed``."""
-    answerable = [ex for ex in examples if ex.answerable]
-    if not answerable:
-        raise ValueError("no question has an answer that is a span of its context: nothing to train on")
-    feats = windows(answerable, tokenizer, max_len=max_len, doc_stride=doc_stride)
-    rng = np.random.default_rng(seed)
-    by_ex: dict[str, list[QAFeature]] = {}
-    for f in feats:
-        by_ex.setdefault(f.example_id, []).append(f)
-    out: list[QAFeature] = []
-    for ex_id, fs in by_ex.items():
-        pos = [f for f in fs if f.targets != (0, 0)]
-        neg = [f for f in fs if f.targets == (0, 0)]
-        if not pos:
-            continue  # the answer could not be located in tokens
-        k = min(len(neg), negatives_per_positive)
-        picked = [neg[i] for i in sorted(rng.choice(len(neg), size=k, replace=False).tolist())] if k else []
-        out.extend(pos + picked)
-    if not out:
-        raise ValueError("no training window contains its answer (answers could not be aligned to tokens)")
-    return out
-
-
-def train_dataset(examples: Sequence[QAExample], tokenizer: Tokenizer, **kw: Any) -> ListDataset:
-    return ListDataset(train_features(examples, tokenizer, **kw))
-
-
-def _question(example: Any) -> str:
-    return example["question"] if isinstance(example, dict) else example.question
-
-
 def make_collator(tokenizer: Tokenizer, model_or_config: Any) -> QACollator:
     config = getattr(model_or_config, "config", model_or_config)
     return QACollator(tokenizer, return_token_type_ids=config.family == "bert" and bool(config.type_vocab_size))
 
 
 def extractive_nbest(
-    model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], *, max_len: int = 384, doc_stride: int = 128,
+    model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], *, max_len: int = 384, doc_stride: int = DOC_STRIDE,
     n_best: int = 20, max_answer_len: int = 30, batch_size: int = 64, precision: str = "fp32",
     top_windows: int | None = None,
 ) -> dict[str, list[Any]]:
@@ -201,7 +163,7 @@ def extractive_nbest(
     max_len = min(max_len, model.config.block_size)  # type: ignore[union-attr]
     feats = windows(examples, tokenizer, max_len=max_len, doc_stride=doc_stride)
     if top_windows is not None:
-        feats = top_windows_by_overlap(feats, {_field_id(ex): _question(ex) for ex in examples}, top_windows)
+        feats = top_windows_by_overlap(feats, {str(example_field(ex, "id")): example_field(ex, "question") for ex in examples}, top_windows)
     collate = make_collator(tokenizer, model)
     T = max(len(f) for f in feats)
     starts = np.zeros((len(feats), T), dtype=np.float32)  # (F, T)
@@ -213,54 +175,6 @@ def extractive_nbest(
         ends[row:row + b, :t] = logits[..., 1].cpu().numpy()
         row += b
     return qa_nbest(feats, starts, ends, n_best=n_best, max_answer_len=max_answer_len)
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in _STOP]
-
-
-def overlap_scores(question: str, passages: Sequence[str]) -> list[float]:
-    """Each passage's summed IDF (computed over ``passages``) of the question's content words it
-    contains: a lexical retriever in the manner of DrQA's, enough to find the passage a
-    question paraphrases among a document's windows."""
-    words = [set(_words(p)) for p in passages]
-    q = set(_words(question))
-    df = {w: sum(1 for ws in words if w in ws) for w in q}
-    idf = {w: math.log((1 + len(passages)) / (1 + df[w])) + 1.0 for w in q}
-    return [sum(idf[w] for w in q & ws) for ws in words]
-
-
-def top_windows_by_overlap(feats: Sequence[QAFeature], questions: dict[str, str], k: int) -> list[QAFeature]:
-    """The ``k`` windows of each example with the highest :func:`overlap_scores` (ties: the
-    earlier window), in their original order; examples with at most ``k`` windows keep all."""
-    if k < 1:
-        raise ValueError(f"top_windows={k}: expected at least 1")
-    by_ex: dict[str, list[QAFeature]] = {}
-    for f in feats:
-        by_ex.setdefault(f.example_id, []).append(f)
-    keep: set[int] = set()
-    for ex_id, fs in by_ex.items():
-        if len(fs) <= k:
-            keep.update(id(f) for f in fs)
-            continue
-        scores = overlap_scores(questions[ex_id], [f.context[slice(*f.context_span)] for f in fs])
-        order = sorted(range(len(fs)), key=lambda i: (-scores[i], i))[:k]
-        keep.update(id(fs[i]) for i in order)
-    return [f for f in feats if id(f) in keep]
-
-
-def retrieval_recall(tokenizer: Tokenizer, examples: Sequence[QAExample], k: int, *, max_len: int,
-                     doc_stride: int) -> float | None:
-    """Percent of the answerable questions for which one of the ``k`` windows that
-    :func:`top_windows_by_overlap` keeps contains the whole answer (None: none answerable):
-    what retrieval leaves the reader to find."""
-    answerable = [ex for ex in examples if ex.answerable]
-    if not answerable:
-        return None
-    feats = windows(answerable, tokenizer, max_len=max_len, doc_stride=doc_stride)
-    kept = top_windows_by_overlap(feats, {ex.id: ex.question for ex in answerable}, k)
-    found = {f.example_id for f in kept if f.targets != (0, 0)}
-    return 100.0 * len(found) / len(answerable)
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,34 +232,23 @@ def select_passage(question: str, context: str, tokenizer: Tokenizer, budget: in
     return context[a:b]
 
 
-def _ids(tokenizer: Tokenizer, text: str) -> list[int]:
-    return list(tokenizer.encode(text, add_special_tokens=False).ids)
-
-
 def generative_prompt(tokenizer: Tokenizer, question: str, context: str, *, max_len: int, answer_room: int,
                       answer_span: tuple[int, int] | None = None) -> str:
     """:func:`qa_prompt` with the context reduced to what fits ``max_len - answer_room`` tokens."""
     question = " ".join(question.split())
-    overhead = len(_ids(tokenizer, qa_prompt("", ""))) + len(_ids(tokenizer, ANSWER_SEPARATOR)) + 2
+    overhead = len(plain_ids(tokenizer, qa_prompt("", ""))) + len(plain_ids(tokenizer, ANSWER_SEPARATOR)) + 2
     room = max_len - answer_room - overhead  # question + context
     if room < 16:
         raise ValueError(f"max_len {max_len} leaves {room} tokens for the question and the context after "
                          f"{answer_room} answer tokens; use a longer max_len")
-    q_ids = _ids(tokenizer, question)
+    q_ids = plain_ids(tokenizer, question)
     if len(q_ids) > room // 2:  # a long question keeps its end, next to the answer slot
         question = tokenizer.decode(q_ids[len(q_ids) - room // 2:]).strip()
-        q_ids = _ids(tokenizer, question)
+        q_ids = plain_ids(tokenizer, question)
     budget = max(8, room - len(q_ids))
     # Selected on the original text (offsets stay valid); qa_prompt then collapses whitespace,
     # which never adds tokens.
     return qa_prompt(question, select_passage(question, context, tokenizer, budget, answer_span=answer_span))
-
-
-def _answer_span(ex: QAExample) -> tuple[int, int] | None:
-    for a in ex.answers:
-        if a.get("answer_start") is not None:
-            return int(a["answer_start"]), int(a["answer_start"]) + len(a["text"])
-    return None
 
 
 def generative_examples(examples: Sequence[QAExample], tokenizer: Tokenizer, *, max_len: int) -> list[tuple[str, str]]:
@@ -353,9 +256,9 @@ def generative_examples(examples: Sequence[QAExample], tokenizer: Tokenizer, *, 
     out = []
     for ex in examples:
         target = gold_answers(ex)[0]
-        room = len(_ids(tokenizer, target)) + 2
+        room = len(plain_ids(tokenizer, target)) + 2
         out.append((generative_prompt(tokenizer, ex.question, ex.context, max_len=max_len, answer_room=room,
-                                      answer_span=_answer_span(ex)), target))
+                                      answer_span=answer_span(ex)), target))
     return out
 
 
@@ -419,7 +322,7 @@ def generate_answers(
         assert isinstance(new_ids, list)
         clean = [[i for i in ids if i != eos] for ids in new_ids]
         texts = [tokenizer.decode(ids, skip_special_tokens=True).split("\n")[0].strip() for ids in clean]
-        answer_ids = [_ids(tokenizer, t) if t else [] for t in texts]
+        answer_ids = [plain_ids(tokenizer, t) if t else [] for t in texts]
         # Score the answer as it would be fed back: the separator then the answer's own tokens.
         scores = _sequence_scores(model, chunk, answer_ids)
         for j, (text, score) in enumerate(zip(texts, scores)):
@@ -435,7 +338,7 @@ def generate_answers(
 
 def answer(
     model: nn.Module, tokenizer: Tokenizer, questions: Sequence[str], contexts: Sequence[str], *,
-    max_len: int = 384, doc_stride: int = 128, n_best: int = 20, max_answer_len: int = 30,
+    max_len: int = 384, doc_stride: int = DOC_STRIDE, n_best: int = 20, max_answer_len: int = 30,
     batch_size: int = 32, precision: str = "fp32", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     top_windows: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -482,7 +385,7 @@ def answer(
 
 def evaluate(
     model: nn.Module, tokenizer: Tokenizer, examples: Sequence[QAExample], *, max_len: int = 384,
-    doc_stride: int = 128, n_best: int = 20, max_answer_len: int = 30, batch_size: int = 32,
+    doc_stride: int = DOC_STRIDE, n_best: int = 20, max_answer_len: int = 30, batch_size: int = 32,
     precision: str = "fp32", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, top_windows: int | None = None,
 ) -> dict[str, Any]:
     """SQuAD v1.1 exact match / F1 (percent) over all questions and over the answerable ones."""
@@ -518,128 +421,120 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------
-# A smaller SQuAD file for quick runs
+# The task
 # ---------------------------------------------------------------------------------------
 
 
-def window_contexts(examples: Sequence[QAExample], *, chars: int = 1500) -> dict[str, Any]:
-    """SQuAD JSON (articles by title) in which each question gets its own paragraph: a ``chars``-long window of
-    its real context (cut at word boundaries), centred on the answer when the answer is a
-    span (offsets shifted), else on the passage that best matches the question words.
+class QATask(Task):
+    """SQuAD-style QA: BERT (and ELMo) extract a span with a 'qa' head, GPT generates the answer."""
 
-    squad-mini's articles are ~60,000 characters each, i.e. hundreds of windows per
-    question for an extractive model; this keeps the text real while making quick
-    fine-tuning and evaluation runs cheap. It is an easier task than the full file.
-    """
-    articles: dict[str, list[dict[str, Any]]] = {}
-    for ex in examples:
-        ctx = ex.context
-        span = _answer_span(ex)
-        if span is not None:
-            centre = (span[0] + span[1]) // 2
-        else:
-            q = set(_words(ex.question))
-            step = max(1, chars // 2)
-            starts = list(range(0, max(1, len(ctx) - chars + 1), step))
-            centre = max(starts, key=lambda s: (len(q & set(_words(ctx[s:s + chars]))), -s)) + chars // 2
-        lo = max(0, min(centre - chars // 2, len(ctx) - chars))
-        hi = min(len(ctx), lo + chars)
-        while lo > 0 and not ctx[lo - 1].isspace():
-            lo += 1
-        while hi < len(ctx) and not ctx[hi].isspace():
-            hi -= 1
-        if span is not None:
-            lo, hi = min(lo, span[0]), max(hi, span[1])
-        answers = []
-        for a in ex.answers:
-            start = a.get("answer_start")
-            answers.append({"text": a["text"], "answer_start": None if start is None else int(start) - lo})
-        articles.setdefault(ex.title, []).append(
-            {"context": ctx[lo:hi], "qas": [{"id": ex.id, "question": ex.question, "answers": answers}]})
-    return {"version": "1.1", "data": [{"title": t, "paragraphs": ps} for t, ps in articles.items()]}
+    name = "qa"
+    options_type = QAOptions
+    metric = "f1"
+    heads = ("qa",)
+    capability = "answer"
 
+    def head(self, family: str) -> str:
+        return "lm" if family == "gpt" else "qa"
 
-# ---------------------------------------------------------------------------------------
-# Article splits and self-supervised cloze questions
-# ---------------------------------------------------------------------------------------
+    def capabilities(self, config: Any, *, tuned: bool) -> set[str]:
+        """A 'qa' head answers extractively; a GPT language model answers only once tuned for QA."""
+        generative = config.family == "gpt" and config.head == "lm"
+        return {"answer"} if tuned and generative else super().capabilities(config, tuned=tuned)
 
+    def load_data(self, train_path: str | Path, dev_path: str | Path | None, options: TaskOptions, *,
+                  seed: int = 0, max_train: int | None = None, skip_bad_rows: bool = False) -> TaskSplits:
+        data = load_data(train_path, dev_path, seed=seed, max_train=max_train)
+        texts = list(dict.fromkeys(e.context for e in data.train)) + [e.question for e in data.train]
+        options = replace(options, n_train_questions=len(data.train),
+                          n_train_answerable=sum(e.answerable for e in data.train))
+        return TaskSplits(data.train, data.dev, texts, options, None, data)
 
-def to_squad(examples: Sequence[QAExample]) -> dict[str, Any]:
-    """SQuAD v1.1 JSON of ``examples``: one article per title (first-seen order), one
-    paragraph per distinct context, questions in their given order."""
-    articles: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for ex in examples:
-        paragraphs = articles.setdefault(ex.title, {})
-        paragraphs.setdefault(ex.context, []).append(
-            {"id": ex.id, "question": ex.question, "answers": [dict(a) for a in ex.answers]})
-    return {"version": "1.1", "data": [
-        {"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()]}
-        for title, paragraphs in articles.items()]}
+    def tokenizer_texts(self, data: TaskSplits, family: str) -> list[str]:
+        """Contexts and questions, and for GPT (which writes them) the answers."""
+        answers = [gold_answers(e)[0] for e in data.train] if family == "gpt" else []
+        return list(data.texts) + answers
 
+    def collator(self, tokenizer: Tokenizer, config: Any, max_len: int, options: TaskOptions) -> Any:
+        if config.family == "gpt" and config.head == "lm":
+            return make_lm_collator(tokenizer, max_len)
+        return make_collator(tokenizer, config)
 
-def split_articles(examples: Sequence[QAExample], *, dev_titles: Sequence[str] = (), dev_articles: int = 0,
-                   seed: int = 0) -> tuple[list[QAExample], list[QAExample]]:
-    """Train and dev questions, whole articles apart: dev holds every question of the articles
-    named in ``dev_titles`` (exact titles) or else of ``dev_articles`` seeded-random ones, so no
-    dev question is about a text that a training question (or a cloze question built from the
-    training articles) has seen."""
-    titles = list(dict.fromkeys(ex.title for ex in examples))
-    if dev_titles:
-        unknown = [t for t in dev_titles if t not in titles]
-        if unknown:
-            raise ValueError(f"no article titled {unknown[0]!r}; titles: {', '.join(map(repr, titles))}")
-        dev = set(dev_titles)
-    else:
-        if not 0 < dev_articles < len(titles):
-            raise ValueError(f"dev_articles={dev_articles}: expected 1..{len(titles) - 1} ({len(titles)} articles)")
-        rng = np.random.default_rng(seed)
-        dev = {titles[i] for i in rng.choice(len(titles), size=dev_articles, replace=False).tolist()}
-    if len(dev) == len(titles):
-        raise ValueError("every article went to dev; leave at least one for training")
-    return [ex for ex in examples if ex.title not in dev], [ex for ex in examples if ex.title in dev]
+    def fitting(self, model: nn.Module, tokenizer: Tokenizer, data: TaskSplits, *, max_len: int,
+                precision: str = "fp32", seed: int = 0) -> Fitting:
+        """GPT: a conditional LM on (prompt, answer), early-stopped on dev loss, scored at the end.
+        Others: the windows of the answerable questions, early-stopped on dev F1."""
+        options = data.options
+        assert isinstance(options, QAOptions)
+        collate = self.collator(tokenizer, model.config, max_len, options)  # type: ignore[arg-type]
+        if is_generative(model):
+            options = replace(options, mode="generative", max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+            train = generative_examples(data.train, tokenizer, max_len=max_len)
+            dev = generative_examples(data.dev, tokenizer, max_len=max_len)
+            return Fitting(ListDataset(train), collate,
+                           lambda m: evaluate(m, tokenizer, data.dev, max_len=max_len, precision=precision),
+                           "loss", options, dev_data=ListDataset(dev))
+        _check_extractive(model)
+        feats = train_features(data.train, tokenizer, max_len=max_len, doc_stride=options.doc_stride,
+                               negatives_per_positive=options.negatives_per_positive, seed=seed)
+        options = replace(options, mode="extractive", n_train_windows=len(feats))
+        stride = options.doc_stride
+        return Fitting(ListDataset(feats), collate,
+                       lambda m: evaluate(m, tokenizer, data.dev, max_len=max_len, doc_stride=stride,
+                                          precision=precision),
+                       self.metric, options)
 
+    def evaluate(self, model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], options: TaskOptions, *,
+                 labels: Sequence[str] | None = None, max_len: int = 384, precision: str = "fp32",
+                 batch_size: int = 32, **opts: Any) -> dict[str, Any]:
+        """SQuAD EM / F1; ``opts``: ``doc_stride``, ``max_new_tokens``, ``top_windows``."""
+        assert isinstance(options, QAOptions)
+        return evaluate(model, tokenizer, examples, max_len=max_len, batch_size=batch_size, precision=precision,
+                        doc_stride=int(opts.get("doc_stride") or options.doc_stride),
+                        max_new_tokens=int(opts.get("max_new_tokens") or options.max_new_tokens),
+                        top_windows=opts.get("top_windows"))
 
-_SENTENCE = re.compile(r"[A-Z][^.!?]{20,400}[.!?]")
-_CLAUSE_END = ",;:.!?)"
-_TRAILING = ",;:.!?)\"'"
+    def read_examples(self, path: str | Path, options: TaskOptions, *, labels: Sequence[str] | None = None,
+                      skip_bad_rows: bool = False) -> list[Any]:
+        return list(read_questions(path))
 
+    def bootstrap_pairs(self, result: dict[str, Any], data: TaskSplits) -> tuple[list[Any], list[Any]] | None:
+        preds = result.get("predictions")
+        return ([p["gold"] for p in preds], [p["prediction"] for p in preds]) if preds else None
 
-def cloze_questions(examples: Sequence[QAExample], *, n: int, seed: int = 0, min_prefix: int = 5,
-                    max_answer: int = 5) -> list[QAExample]:
-    """Self-supervised fill-in-the-blank questions from the contexts of ``examples``.
+    def inputs(self, examples: Sequence[Any]) -> list[Any]:
+        return [{"question": e.question, "context": e.context} for e in examples]
 
-    A sentence of a context is cut after a seeded word (at least ``min_prefix`` words in):
-    the words before the cut are the question, the words after it, up to the end of the
-    clause (the next comma, semicolon, colon or full stop) and at most ``max_answer`` of
-    them, the answer -- a span of the context with its exact offset. This is the shape of
-    a test-bank question ("The misery index is calculated as the ...") and teaches an
-    extractive reader to find a passage and point after it; built only from the given
-    (training) articles, it adds no dev text. Questions are spread over contexts in
-    proportion to their sentences; fewer than ``n`` come back when there are not enough
-    sentences.
-    """
-    contexts = list(dict.fromkeys((ex.title, ex.context) for ex in examples))
-    sentences: list[tuple[int, list[tuple[int, int]]]] = []  # (context index, word offsets)
-    for ci, (_, ctx) in enumerate(contexts):
-        for m in _SENTENCE.finditer(ctx):
-            words = [(m.start() + w.start(), m.start() + w.end()) for w in re.finditer(r"\S+", m.group())]
-            if len(words) >= min_prefix + 2:
-                sentences.append((ci, words))
-    rng = np.random.default_rng(seed)
-    out: list[QAExample] = []
-    for i in sorted(rng.choice(len(sentences), size=min(n, len(sentences)), replace=False).tolist()):
-        ci, words = sentences[i]
-        title, ctx = contexts[ci]
-        k = int(rng.integers(min_prefix, len(words) - 1))  # the answer starts at word k
-        j = k
-        while j < min(len(words), k + max_answer) - 1 and ctx[words[j][1] - 1] not in _CLAUSE_END:
-            j += 1
-        start, end = words[k][0], words[j][1]
-        while end > start and ctx[end - 1] in _TRAILING:
-            end -= 1
-        if end <= start:
-            continue
-        question = " ".join(ctx[words[0][0]:start].split())
-        out.append(QAExample(id=f"cloze-{len(out)}", question=question, context=ctx, title=title,
-                             answers=[{"text": ctx[start:end], "answer_start": start}]))
-    return out
+    def predict(self, run: Any, inputs: list[Any], **opts: Any) -> list[dict[str, Any]]:
+        """``{"question", "context"}`` (or (question, context) pairs) -> answer, score, start, end."""
+        qs, cs = [], []
+        for x in inputs:
+            if isinstance(x, dict):
+                qs.append(text_of(x, "question"))
+                cs.append(text_of(x, "context"))
+            elif isinstance(x, (list, tuple)) and len(x) == 2:
+                qs.append(x[0])
+                cs.append(x[1])
+            else:
+                raise ValueError(f"qa input {x!r}: expected {{'question', 'context'}} or (question, context)")
+        options = self.options_of(run)
+        assert isinstance(options, QAOptions)
+        res = answer(run.model, run_tokenizer(run), qs, cs, max_len=run_max_len(run),
+                     precision=opts.get("precision", "fp32"),
+                     doc_stride=int(opts.get("doc_stride", options.doc_stride)),
+                     max_new_tokens=int(opts.get("max_new_tokens") or options.max_new_tokens),
+                     top_windows=opts.get("top_windows"))
+        return [{"question": q, **{k: v for k, v in r.items() if k != "n_best"}} for q, r in zip(qs, res)]
+
+    def read_inputs(self, path: Path) -> list[Any]:
+        """SQuAD .json, or .jsonl records with question and context."""
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            return [{"question": e.question, "context": e.context} for e in read_questions(path)]
+        if suffix == ".jsonl":
+            records = jsonl_records(path)
+            for i, r in enumerate(records):
+                if not isinstance(r, dict) or "question" not in r or "context" not in r:
+                    raise ValueError(f"{path}: record {i + 1}: expected keys 'question' and 'context'")
+            return records
+        raise ValueError(f"{path}: qa inputs are SQuAD .json or .jsonl with question/context")

@@ -1,6 +1,6 @@
 """Token classification (BIO tagging: NER, slot filling) for every family.
 
-Words are tokenized one by one (:class:`gptbert.data.collate.TokenClassificationCollator`)
+Words are tokenized one by one (:class:`TokenClassificationCollator`)
 and each family reads its tags where it sees the most of the word:
 
 * BERT and ELMo (bidirectional): the tag of a word is predicted on its *first* piece,
@@ -26,22 +26,42 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from gptbert.config import ModelConfig
-from gptbert.data.collate import TokenClassificationCollator
+from gptbert.data.collate import pad_chars, special_template, wants_token_types
+from gptbert.data.objectives import (
+    CHAR_BOS,
+    CHAR_EOS,
+    IGNORE_INDEX,
+    TokenizerLike,
+    char_ids_for_words,
+    pad_sequences,
+)
 from gptbert.data.readers import DataError, TokenData, read_token_file, train_dev_split
-from gptbert.tasks import ListDataset, batched_outputs
+from gptbert.tasks.base import Task, TaskOptions, TaskSplits
+from gptbert.tasks.common import ListDataset, batched_outputs, run_labels, run_max_len, run_tokenizer, scalars, text_of
 from gptbert.tokenizer import Tokenizer
 
 OUTSIDE = "O"
+META_KEYS = frozenset({"word_ids"})
+"""Batch keys that are bookkeeping for post-processing, not model inputs."""
+
+
+@dataclass
+class TokensOptions(TaskOptions):
+    """How a tagging run reads its tags."""
+
+    scheme: str = "BIO"
+    read_tag_on: str = "first piece"
+    """'first piece' (BERT, ELMo) or 'last piece' (GPT) of each word."""
 
 # A number with thousands/decimal separators and an optional currency symbol on either side
 # stays one word; other words are runs of letters/digits (with inner apostrophes); any other
@@ -131,6 +151,111 @@ def load_data(
 # ---------------------------------------------------------------------------------------
 
 
+def split_batch(batch: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(model_inputs, meta)``: the batch without and with only the :data:`META_KEYS`."""
+    inputs = {k: v for k, v in batch.items() if k not in META_KEYS}
+    meta = {k: v for k, v in batch.items() if k in META_KEYS}
+    return inputs, meta
+
+
+class TokenClassificationCollator:
+    """Word-level tagging (NER, slot filling) with subword tokenizers.
+
+    Examples: ``(words, tags)`` or dicts with ``words``/``tokens`` and ``tags``/``labels``
+    (tag ids, one per word; tags may be omitted at inference). Each word is tokenized on its
+    own (preceded by a space after the first word, as byte-level BPE expects) and the
+    pieces are framed with the tokenizer's special tokens. ``targets`` (B, T) carries the
+    tag on the first piece of every word and -100 on the other pieces (unless
+    ``label_all_subwords``), on specials and on padding. ``word_ids`` (B, T) (word index,
+    -1 elsewhere) is returned for :func:`word_predictions`; it is bookkeeping, not a
+    model input (see :func:`split_batch`). Words cut off by ``max_len`` get no position.
+    """
+
+    def __init__(self, tokenizer: TokenizerLike, max_len: int, *, label_all_subwords: bool = False,
+                 keep_word_ids: bool = True, padding_side: Literal["right", "left"] = "right",
+                 pad_to_multiple_of: int | None = None, return_token_type_ids: bool | None = None,
+                 return_char_ids: bool = False, max_word_chars: int = 50) -> None:
+        self.tokenizer = tokenizer
+        self.max_len = int(max_len)
+        self.label_all_subwords = label_all_subwords
+        self.keep_word_ids = keep_word_ids
+        self.padding_side = padding_side
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.token_types = wants_token_types(tokenizer, return_token_type_ids)
+        self.return_char_ids = return_char_ids
+        self.max_word_chars = max_word_chars
+        self.template = special_template(tokenizer)
+
+    def _word_pieces(self, word: str, first: bool) -> list[int]:
+        tok = self.tokenizer
+        pieces = list(tok.encode(word if first else " " + word, add_special_tokens=False).ids)
+        if not pieces and tok.unk_id is not None:
+            pieces = [tok.unk_id]
+        return pieces
+
+    def encode_words(self, words: Sequence[str], tags: Sequence[int] | None = None
+                     ) -> tuple[list[int], list[int], list[int]]:
+        """``(ids, targets, word_ids)`` of one example, with special tokens."""
+        tmpl = self.template
+        budget = self.max_len - len(tmpl.prefix) - len(tmpl.suffix)
+        ids: list[int] = list(tmpl.prefix)
+        targets = [IGNORE_INDEX] * len(ids)
+        word_ids = [-1] * len(ids)
+        used = 0
+        for w, word in enumerate(words):
+            pieces = self._word_pieces(word, first=(w == 0))
+            room = budget - used
+            if room <= 0:
+                break
+            pieces = pieces[:room]
+            used += len(pieces)
+            tag = IGNORE_INDEX if tags is None else int(tags[w])
+            for k, p in enumerate(pieces):
+                ids.append(p)
+                targets.append(tag if (k == 0 or self.label_all_subwords) else IGNORE_INDEX)
+                word_ids.append(w)
+        ids.extend(tmpl.suffix)
+        targets.extend([IGNORE_INDEX] * len(tmpl.suffix))
+        word_ids.extend([-1] * len(tmpl.suffix))
+        return ids, targets, word_ids
+
+    def __call__(self, examples: Sequence[Any]) -> dict[str, torch.Tensor]:
+        tok = self.tokenizer
+        rows = []
+        chars: list[torch.Tensor] = []
+        has_tags = True
+        for ex in examples:
+            if isinstance(ex, Mapping):
+                words = ex.get("words", ex.get("tokens"))
+                tags = ex.get("tags", ex.get("labels"))
+            else:
+                words, tags = (ex[0], ex[1]) if len(ex) == 2 and not isinstance(ex[0], str) else (ex, None)
+            if tags is not None and len(tags) != len(words):
+                raise ValueError(f"{len(words)} words but {len(tags)} tags")
+            has_tags &= tags is not None
+            row = self.encode_words(list(words), tags)
+            rows.append(row)
+            if self.return_char_ids:
+                n_prefix = len(self.template.prefix)
+                texts: list[str | int] = [list(words)[w] if w >= 0 else (CHAR_BOS if p < n_prefix else CHAR_EOS)
+                                          for p, w in enumerate(row[2])]
+                chars.append(char_ids_for_words(texts, self.max_word_chars))
+        kw: dict[str, Any] = dict(padding_side=self.padding_side, pad_to_multiple_of=self.pad_to_multiple_of)
+        idx = pad_sequences([r[0] for r in rows], tok.pad_id, **kw)  # (B, T)
+        T = idx.shape[1]
+        batch = {"idx": idx,
+                 "attention_mask": pad_sequences([[1] * len(r[0]) for r in rows], 0, length=T, **kw)}  # (B, T)
+        if self.token_types:
+            batch["token_type_ids"] = torch.full_like(idx, self.template.type_a)  # (B, T)
+        if has_tags:
+            batch["targets"] = pad_sequences([r[1] for r in rows], IGNORE_INDEX, length=T, **kw)  # (B, T)
+        if self.keep_word_ids:
+            batch["word_ids"] = pad_sequences([r[2] for r in rows], -1, length=T, **kw)  # (B, T)
+        if self.return_char_ids:
+            batch["char_ids"] = pad_chars(chars, T, self.max_word_chars, self.padding_side)
+        return batch
+
+
 def make_collator(tokenizer: Tokenizer, config: ModelConfig, max_len: int, *,
                   keep_word_ids: bool = False) -> TokenClassificationCollator:
     """The family's collator: GPT labels every piece of a word, the others only the first."""
@@ -147,10 +272,12 @@ def make_collator(tokenizer: Tokenizer, config: ModelConfig, max_len: int, *,
 
 
 def word_predictions(pred: torch.Tensor, word_ids: torch.Tensor, n_words: Sequence[int], *,
-                     last_piece: bool, fill: int = 0) -> list[list[int]]:
-    """Per-word tag ids from per-token ones (B, T): a word's first or last piece decides.
+                     last_piece: bool = False, fill: int = 0) -> list[list[int]]:
+    """Per-word tag ids from per-token ones: a word's first (or ``last_piece``) piece decides.
 
-    Words whose pieces were cut off by ``max_len`` get ``fill``.
+    ``pred`` (B, T) (argmax over tags) and ``word_ids`` (B, T) from
+    :class:`TokenClassificationCollator`; each row gets ``n_words`` entries, and words whose
+    pieces were cut off by ``max_len`` get ``fill``.
     """
     out: list[list[int]] = []
     for p_row, w_row, n in zip(pred.tolist(), word_ids.tolist(), n_words):
@@ -280,6 +407,77 @@ def _ents(tags: Sequence[str]) -> list:
     from gptbert.metrics import extract_entities
 
     return extract_entities(list(tags))
+
+
+class TokensTask(Task):
+    """BIO tagging: head 'tokens'; BERT / ELMo read a word's tag on its first piece, GPT on its last."""
+
+    name = "tokens"
+    options_type = TokensOptions
+    metric = "f1"
+    metric_name = "entity_f1"
+    heads = ("tokens",)
+    capability = "tag"
+
+    def load_data(self, train_path: str | Path, dev_path: str | Path | None, options: TaskOptions, *,
+                  seed: int = 0, max_train: int | None = None, skip_bad_rows: bool = False) -> TaskSplits:
+        data = load_data(train_path, dev_path, skip_bad_rows=skip_bad_rows, seed=seed, max_train=max_train)
+        texts = [" ".join(w) for w, _ in data.train.items]
+        return TaskSplits(data.train.items, data.dev.items, texts, options, data.labels, data)
+
+    def collator(self, tokenizer: Tokenizer, config: ModelConfig, max_len: int,
+                 options: TaskOptions) -> TokenClassificationCollator:
+        return make_collator(tokenizer, config, max_len)
+
+    def fitting(self, model: nn.Module, tokenizer: Tokenizer, data: TaskSplits, *, max_len: int,
+                precision: str = "fp32", seed: int = 0) -> Any:
+        fitting = super().fitting(model, tokenizer, data, max_len=max_len, precision=precision, seed=seed)
+        gpt = model.config.family == "gpt"  # type: ignore[union-attr]
+        fitting.options = replace(data.options, scheme="BIO", read_tag_on="last piece" if gpt else "first piece")
+        return fitting
+
+    def run_metrics(self, final: dict[str, Any]) -> dict[str, Any]:
+        return {"dev": scalars(final), "per_type": final["per_type"]}
+
+    def evaluate(self, model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Any], options: TaskOptions, *,
+                 labels: Sequence[str] | None = None, max_len: int = 128, precision: str = "fp32",
+                 batch_size: int = 32, **opts: Any) -> dict[str, Any]:
+        return evaluate(model, tokenizer, examples, list(labels or []), max_len=max_len, batch_size=batch_size,
+                        precision=precision)
+
+    def read_examples(self, path: str | Path, options: TaskOptions, *, labels: Sequence[str] | None = None,
+                      skip_bad_rows: bool = False) -> list[Any]:
+        return encode_tags(read_token_file(path, skip_bad_rows=skip_bad_rows), list(labels or []))
+
+    def evaluate_file(self, run: Any, path: Path, **opts: Any) -> dict[str, Any]:
+        """Entity P / R / F1 with each prediction as its sentence's (word, tag) pairs."""
+        labels = list(run.labels or [])
+        examples = self.read_examples(path, self.options_of(run), labels=labels,
+                                      skip_bad_rows=bool(opts.get("skip_bad_rows", False)))[:opts.get("max_examples")]
+        out = evaluate(run.model, run_tokenizer(run), examples, labels, max_len=run_max_len(run),
+                       batch_size=int(opts.get("batch_size", 32)), precision=opts.get("precision", "fp32"))
+        out["predictions"] = [[list(p) for p in zip(ex[0], pred)] for ex, pred in zip(examples, out["predictions"])]
+        return out
+
+    def bootstrap_pairs(self, result: dict[str, Any], data: TaskSplits) -> tuple[list[Any], list[Any]] | None:
+        preds = result.get("predictions")
+        if preds is None:
+            return None
+        gold = [[data.labels[i] for i in tags] for _, tags in data.dev]  # type: ignore[index]
+        return gold[:len(preds)], preds
+
+    def predict(self, run: Any, inputs: list[Any], **opts: Any) -> list[dict[str, Any]]:
+        """Texts or word lists -> (word, tag) pairs and entities."""
+        items = [x if isinstance(x, (list, tuple)) else text_of(x, "text", "tokens") for x in inputs]
+        tagged = tag(run.model, run_tokenizer(run), items, run_labels(run), max_len=run_max_len(run),
+                     precision=opts.get("precision", "fp32"))
+        return [{"text": x if isinstance(x, str) else " ".join(x), "tags": [list(p) for p in t],
+                 "entities": entities(t)} for x, t in zip(items, tagged)]
+
+    def read_inputs(self, path: Path) -> list[Any]:
+        if path.suffix.lower() in (".conll", ".bio", ".iob"):
+            return [list(ws) for ws in read_token_file(path).tokens]
+        return super().read_inputs(path)
 
 
 # ---------------------------------------------------------------------------------------

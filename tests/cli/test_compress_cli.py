@@ -12,7 +12,7 @@ from gptbert.cli import main
 
 @pytest.fixture(scope="module")
 def clf_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gptbert.pipeline import resolve_source
+    from gptbert.source import resolve_source
     from gptbert.run import TaskInfo, save_run
 
     texts = [line.split("\t")[0] for line in (shared_data / "sst2" / "dev.tsv").read_text().splitlines()[1:300]]
@@ -79,7 +79,7 @@ def test_distill_trains_a_student_run(student: str, clf_run: Path, small_train: 
     assert report["steps"] == 6 and 0.0 <= report["student_dev_accuracy"] <= 1.0
     assert 0.0 <= report["teacher_dev_accuracy"] <= 1.0
     run = load_run(out)
-    assert run.task.extra["distilled_from"] == str(clf_run) and run.labels == ["0", "1"]
+    assert run.task.distillation.teacher == str(clf_run) and run.labels == ["0", "1"]
     assert run.config.family == ("gpt" if student == "gpt-micro" else "bert")
     teacher = load_run(clf_run)
     # Same tokenizer kind: the student reads the teacher's vocabulary; across families it has its own.

@@ -25,17 +25,6 @@ from gptbert.data.objectives import pack_blocks
 from gptbert.tokenizer import Tokenizer
 
 
-@pytest.fixture(scope="module")
-def tok(minilm_dir: Path) -> Tokenizer:
-    return Tokenizer.load(minilm_dir)
-
-
-@pytest.fixture(scope="module")
-def bpe(shared_data: Path) -> Tokenizer:
-    lines = (shared_data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
-    return Tokenizer.from_texts(lines, "bpe", 400, show_progress=False)
-
-
 @pytest.fixture()
 def corpus(tmp_path: Path, shared_data: Path) -> Path:
     """The first 6000 lines of TinyShakespeare, copied so tests may modify it."""

@@ -35,17 +35,6 @@ from gptbert.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")
-def tok(minilm_dir: Path) -> Tokenizer:
-    return Tokenizer.load(minilm_dir)
-
-
-@pytest.fixture(scope="module")
-def bpe(shared_data: Path) -> Tokenizer:
-    lines = (shared_data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
-    return Tokenizer.from_texts(lines, "bpe", 400, show_progress=False)
-
-
-@pytest.fixture(scope="module")
 def rt_lines(shared_data: Path) -> list[str]:
     return [l for l in (shared_data / "sst2" / "rt_snippets.txt").read_text(encoding="utf-8").splitlines() if l.strip()]
 

@@ -42,8 +42,8 @@ def _sst2_texts(shared_data: Path, n: int = 400) -> list[str]:
 
 @functools.cache
 def _build(kind: str, shared_data: Path) -> Path:
-    from gptbert.pipeline import resolve_source
     from gptbert.run import TaskInfo, save_run
+    from gptbert.source import resolve_source
 
     texts = _sst2_texts(shared_data)
     out = _root() / kind
@@ -56,6 +56,11 @@ def _build(kind: str, shared_data: Path) -> Path:
     elif kind == "gpt":
         src = resolve_source("gpt-nano", head="lm", texts=texts, vocab_size=300, max_len=64)
         save_run(out, src.model, src.tokenizer, TaskInfo(task="pretrain", max_len=64))
+    elif kind == "gpt_qa":
+        from gptbert.tasks.qa import QAOptions
+
+        src = resolve_source("gpt-nano", head="lm", texts=texts, vocab_size=300, max_len=64)
+        save_run(out, src.model, src.tokenizer, TaskInfo(task="qa", max_len=64, options=QAOptions(mode="generative")))
     else:
         raise ValueError(kind)
     return out
@@ -72,8 +77,13 @@ def mlm_run(shared_data: Path) -> Path:
 
 
 def gpt_run(shared_data: Path) -> Path:
-    """GPT (gpt-nano) with its LM head: generate, embed (answer comes from the qa task module)."""
+    """GPT (gpt-nano) with its LM head, pre-trained only: generate, embed (no answer: not tuned for QA)."""
     return _build("gpt", Path(shared_data))
+
+
+def gpt_qa_run(shared_data: Path) -> Path:
+    """GPT (gpt-nano) with its LM head, saved as a generative QA run: answer, generate, embed."""
+    return _build("gpt_qa", Path(shared_data))
 
 
 # -- a real server in a subprocess -------------------------------------------------------

@@ -22,7 +22,7 @@ from gptbert.serve import ServeSettings
 from gptbert.serve.app import create_app
 from gptbert.serve.batching import Batcher, NotReadyError, QueueFullError
 from gptbert.serve.logs import JsonFormatter
-from tests.serve import LABELS, classify_run, gpt_run, mlm_run
+from tests.serve import LABELS, classify_run, gpt_qa_run, gpt_run, mlm_run
 
 SECRET = "zebras quietly juggle marmalade"
 
@@ -38,6 +38,11 @@ def classify_lm(shared_data: Path) -> LM:
 @pytest.fixture(scope="module")
 def gpt_lm(shared_data: Path) -> LM:
     return LM.load(gpt_run(shared_data))
+
+
+@pytest.fixture(scope="module")
+def gpt_qa_lm(shared_data: Path) -> LM:
+    return LM.load(gpt_qa_run(shared_data))
 
 
 @pytest.fixture(scope="module")
@@ -262,8 +267,8 @@ def test_stream_timeout_and_errors(gpt_lm: LM) -> None:
         assert r.status_code == 422 and r.json()["error"]["message"] == "prompt too odd"
 
 
-def test_answer(gpt_lm: LM) -> None:
-    with serve(gpt_lm) as client:
+def test_answer(gpt_qa_lm: LM) -> None:
+    with serve(gpt_qa_lm) as client:
         r = client.post("/v1/answer", json={"question": "who wrote it ?", "context": "it was written by ada ."})
         if importlib.util.find_spec("gptbert.tasks.qa") is None:
             assert r.status_code == 501 and r.json()["error"]["type"] == "not_implemented"
@@ -272,6 +277,16 @@ def test_answer(gpt_lm: LM) -> None:
             assert isinstance(r.json()["answer"], str)
         r = client.post("/v1/answer", json={"question": "who ?"})
         assert r.status_code == 422 and error_fields(r) == ["context"]
+
+
+def test_a_gpt_language_model_not_tuned_for_qa_does_not_answer(gpt_lm: LM, gpt_qa_lm: LM) -> None:
+    """Issue #21 item 12: a pre-trained GPT used to list 'answer' and return ',' with start -1."""
+    assert "answer" not in gpt_lm.capabilities and "generate" in gpt_lm.capabilities
+    assert {"answer", "generate", "embed"} <= gpt_qa_lm.capabilities
+    with serve(gpt_lm) as client:
+        assert "answer" not in client.get("/v1/info").json()["capabilities"]
+        r = client.post("/v1/answer", json={"question": "who wrote it ?", "context": "it was written by ada ."})
+        assert r.status_code == 404 and r.json()["error"]["type"] == "capability_not_supported"
 
 
 def test_capability_missing_is_404_naming_it(gpt_lm: LM, classify_lm: LM) -> None:

@@ -69,7 +69,8 @@ def qa_files(root: Path, shared: Path) -> dict[str, Path]:
     """squad-mini questions with their contexts cut to 600-character windows (train / dev)."""
 
     def build(d: Path) -> dict[str, Path]:
-        from gptbert.tasks.qa import read_questions, window_contexts
+        from gptbert.tasks.qa import read_questions
+        from gptbert.tasks.qa_data import window_contexts
 
         exs = list(read_questions(shared / SQUAD))
         span = [e for e in exs if e.answerable]
@@ -87,7 +88,7 @@ def pair_files(root: Path, shared: Path) -> dict[str, Path]:
     """TinyShakespeare speeches -> their first line (JSONL train, TSV dev) and dialogues (JSONL)."""
 
     def build(d: Path) -> dict[str, Path]:
-        from gptbert.tasks.generate import make_pairs, shakespeare_dialogues, write_pairs
+        from gptbert.tasks.generate_data import make_pairs, shakespeare_dialogues, write_pairs
 
         pairs = [(s, t) for s, t in make_pairs("speech-first-line", shared / SHAKESPEARE, limit=400) if len(s) < 300]
         dialogues = shakespeare_dialogues(shared / SHAKESPEARE, turns=2, limit=150)
@@ -107,11 +108,11 @@ def pair_files(root: Path, shared: Path) -> dict[str, Path]:
 def _finetune(spec: str, task: str, files: dict[str, Path], out: Path, steps: int, vocab: int,
               max_len: int = 64, overrides: dict[str, Any] | None = None, train_key: str = "train",
               dev_key: str | None = "dev", **kw: Any) -> dict[str, Any]:
-    from gptbert.tasks import registry
+    from gptbert.recipes import finetune
 
-    path, result, extra = registry.finetune(spec, task, str(files[train_key]), out, train_args(steps, **kw),
-                                            dev_path=str(files[dev_key]) if dev_key else None, vocab_size=vocab,
-                                            max_len=max_len, overrides=overrides or TINY)
+    path, result, extra = finetune(spec, task, str(files[train_key]), out, train_args(steps, **kw),
+                                   dev_path=str(files[dev_key]) if dev_key else None, vocab_size=vocab,
+                                   max_len=max_len, overrides=overrides or TINY)
     return {"path": path, "result": result, "extra": extra}
 
 
@@ -144,7 +145,7 @@ def chat_run(root: Path, shared: Path) -> dict[str, Any]:
 
 def pretrain_run(root: Path, shared: Path, family: str) -> dict[str, Any]:
     def build(d: Path) -> dict[str, Any]:
-        from gptbert.pipeline import pretrain
+        from gptbert.recipes import pretrain
 
         corpus = d / "rt.txt"
         lines = (shared / "sst2" / "rt_snippets.txt").read_text(encoding="utf-8", errors="replace").splitlines()
@@ -158,10 +159,10 @@ def pretrain_run(root: Path, shared: Path, family: str) -> dict[str, Any]:
 
 
 def classify_run(root: Path, shared: Path) -> dict[str, Any]:
-    """BERT on 400 SST-2 training sentences (pipeline.finetune, task 'classify')."""
+    """BERT on 400 SST-2 training sentences (recipes.finetune, task 'classify')."""
 
     def build(d: Path) -> dict[str, Any]:
-        from gptbert.pipeline import finetune
+        from gptbert.recipes import finetune
 
         lines = (shared / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()
         (d / "train.tsv").write_text("\n".join(lines[:401]) + "\n")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from gptbert.data.objectives import IGNORE_INDEX
 from gptbert.data.readers import DataError
+from gptbert.metrics import generation_scores
 from gptbert.run import load_run
-from gptbert.tasks import extractive, registry
+from gptbert import recipes
+from gptbert.tasks import extractive, generate_data
 from gptbert.tasks import generate as gen
+from gptbert.tasks.generate import ConditionalLMCollator
+from gptbert.tokenizer import Tokenizer
 from tests.tasks import _runs
 
 
@@ -51,21 +58,21 @@ def test_dialogue_file_expands_assistant_turns(tmp_path):
 
 
 def test_make_pairs_from_shared_corpora(shared_data):
-    speeches = gen.make_pairs("speech-first-line", shared_data / _runs.SHAKESPEARE)
+    speeches = generate_data.make_pairs("speech-first-line", shared_data / _runs.SHAKESPEARE)
     assert len(speeches) > 1000
-    assert speeches == gen.make_pairs("speech-first-line", shared_data / _runs.SHAKESPEARE)  # deterministic
+    assert speeches == generate_data.make_pairs("speech-first-line", shared_data / _runs.SHAKESPEARE)  # deterministic
     src, tgt = speeches[0]
     assert src.startswith(tgt) and len(src) > len(tgt)
-    clauses = gen.make_pairs("snippet-first-clause", shared_data / "sst2" / "rt_snippets.txt", limit=50)
+    clauses = generate_data.make_pairs("snippet-first-clause", shared_data / "sst2" / "rt_snippets.txt", limit=50)
     assert len(clauses) == 50
     for s, t in clauses:
         assert s.startswith(t) and s[len(t)] in ",;: -" and len(t.split()) >= 3
     with pytest.raises(ValueError, match="unknown pair kind"):
-        gen.make_pairs("nope", shared_data / _runs.SHAKESPEARE)
+        generate_data.make_pairs("nope", shared_data / _runs.SHAKESPEARE)
 
 
 def test_shakespeare_dialogues_alternate(shared_data):
-    ds = gen.shakespeare_dialogues(shared_data / _runs.SHAKESPEARE, turns=4, limit=5)
+    ds = generate_data.shakespeare_dialogues(shared_data / _runs.SHAKESPEARE, turns=4, limit=5)
     assert len(ds) == 5
     for d in ds:
         assert [t["role"] for t in d] == ["user", "assistant", "user", "assistant"]
@@ -85,10 +92,10 @@ def test_training_examples_keep_the_start_of_long_sources(runs_root, shared_data
 
 
 def test_scores_hand_checked():
-    s = gen.scores(["the cat sat on the mat"], ["the cat sat on the mat"])
+    s = generation_scores(["the cat sat on the mat"], ["the cat sat on the mat"])
     assert s["rouge1"] == s["rouge2"] == s["rougeL"] == 100.0
     assert s["bleu"] == pytest.approx(100.0) and s["chrf"] == pytest.approx(100.0)
-    s = gen.scores(["dog"], ["the cat"])
+    s = generation_scores(["dog"], ["the cat"])
     assert s["rouge1"] == 0.0 and s["bleu"] == 0.0
 
 
@@ -96,24 +103,24 @@ def test_gpt_conditional_lm_learns_and_generates(runs_root, shared_data):
     run = _runs.gen_run(runs_root, shared_data, "gpt")
     losses = _runs.train_losses(run["result"])
     assert losses[-1] < losses[0], losses
-    task = json.loads((run["path"] / "task.json").read_text())["extra"]
+    task = json.loads((run["path"] / "task.json").read_text())["options"]
     assert task["method"] == "conditional-lm" and task["separator"] == gen.PAIR_SEPARATOR and task["format"] == "pairs"
     files = _runs.pair_files(runs_root, shared_data)
-    r = registry.evaluate_run(run["path"], files["dev"], max_new_tokens=8)
+    r = recipes.evaluate(run["path"], files["dev"], max_new_tokens=8)
     assert r["task"] == "generate" and r["n"] == files["n_dev"]
     for k in ("rouge1", "rouge2", "rougeL", "bleu", "chrf"):
         assert 0.0 <= r[k] <= 100.0
-    out = registry.predict_run(run["path"], ["Good morrow, sir."], max_new_tokens=5)
+    out = recipes.predict(run["path"], ["Good morrow, sir."], max_new_tokens=5)
     assert set(out[0]) == {"source", "output"} and isinstance(out[0]["output"], str)
     assert len(load_run(run["path"]).tokenizer.encode(out[0]["output"], add_special_tokens=False).ids) <= 6
 
 
 def test_chat_run_trains_on_dialogues(runs_root, shared_data):
     run = _runs.chat_run(runs_root, shared_data)
-    assert json.loads((run["path"] / "task.json").read_text())["extra"]["format"] == "chat"
+    assert json.loads((run["path"] / "task.json").read_text())["options"]["format"] == "chat"
     losses = _runs.train_losses(run["result"])
     assert losses[-1] < losses[0], losses
-    out = registry.predict_run(run["path"], ["Good morrow"], max_new_tokens=6)
+    out = recipes.predict(run["path"], ["Good morrow"], max_new_tokens=6)
     assert "\n" not in out[0]["output"]
 
 
@@ -128,15 +135,15 @@ def test_oracle_labels_and_summary_length():
 
 def test_bert_extractive_scorer(runs_root, shared_data):
     run = _runs.gen_run(runs_root, shared_data, "bert")
-    extra = json.loads((run["path"] / "task.json").read_text())["extra"]
+    extra = json.loads((run["path"] / "task.json").read_text())["options"]
     assert extra["method"] == "extractive" and extra["k"] >= 1
     losses = _runs.train_losses(run["result"])
     assert min(losses[-3:]) < losses[0], losses
     files = _runs.pair_files(runs_root, shared_data)
-    r = registry.evaluate_run(run["path"], files["dev"])
+    r = recipes.evaluate(run["path"], files["dev"])
     assert r["method"] == "scorer" and 0.0 <= r["rougeL"] <= 100.0
     doc = "Good morrow, sir. I pray you tell me where the king is. He was here anon."
-    out = registry.predict_run(run["path"], [doc], k=2)[0]
+    out = recipes.predict(run["path"], [doc], k=2)[0]
     assert len(out["sentences"]) == 2 and out["sentences"] == sorted(out["sentences"])
     sents = extractive.sentences_of(doc)
     assert out["summary"] == " ".join(sents[i] for i in out["sentences"])
@@ -162,3 +169,48 @@ def test_generation_needs_a_gpt_lm(runs_root, shared_data):
     bert = load_run(_runs.tokens_run(runs_root, shared_data, "bert")["path"])
     with pytest.raises(ValueError, match="needs a GPT model with an 'lm' head"):
         gen.predict(bert.model, bert.tokenizer, ["x"])
+
+
+# --------------------------------------------------------------------------------------
+# The conditional-LM collator
+# --------------------------------------------------------------------------------------
+
+
+def test_conditional_lm_loss_only_on_target(bpe: Tokenizer, shared_data: Path) -> None:
+    blocks = (shared_data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").split("\n\n")[:12]
+    examples = [(blocks[i], blocks[i + 1].split("\n")[0]) for i in range(0, 12, 2)]
+    coll = ConditionalLMCollator(bpe, 64, separator=" TL;DR:")
+    batch = coll(examples)
+    idx, targets, attn = batch["idx"], batch["targets"], batch["attention_mask"]
+    sep = bpe.encode(" TL;DR:", add_special_tokens=False).ids
+    for i, (prompt, target) in enumerate(examples):
+        p = bpe.encode(prompt, add_special_tokens=False).ids
+        t = bpe.encode(target, add_special_tokens=False).ids
+        n = int(attn[i].sum())
+        row, tg = idx[i, :n].tolist(), targets[i, :n].tolist()
+        supervised = [x for x in tg if x != IGNORE_INDEX]
+        assert supervised == t + [bpe.eos_id], "loss must cover exactly the target and its eos"
+        assert tg[: n - len(supervised)] == [IGNORE_INDEX] * (n - len(supervised))
+        seq = row + [tg[-1]]
+        assert seq[-len(t) - 1 - len(sep): -len(t) - 1] == sep
+        kept = seq[: -len(t) - 1 - len(sep)]
+        assert kept == p[len(p) - len(kept):], "prompt must lose tokens from its start"
+        assert n <= 64 and (n == 64 or kept == p)
+        assert torch.equal(targets[i, : n - 1][targets[i, : n - 1] != IGNORE_INDEX],
+                           idx[i, 1:n][targets[i, : n - 1] != IGNORE_INDEX])
+    assert (targets[attn == 0] == IGNORE_INDEX).all()
+
+    gen = coll([{"prompt": p} for p, _ in examples])
+    assert "targets" not in gen and (gen["attention_mask"][:, -1] == 1).all()
+    assert gen["idx"][0, -len(sep):].tolist() == sep
+
+
+def test_conditional_lm_defaults_and_long_targets(tok: Tokenizer) -> None:
+    coll = ConditionalLMCollator(tok, 10)
+    assert coll.separator == [tok.sep_id]
+    idx, tg = coll.build("a question here", " ".join(["word"] * 30))
+    word = tok.encode("word", add_special_tokens=False).ids
+    assert len(word) == 1
+    assert idx == [tok.sep_id] + word * 9  # no room for the prompt; the target is cut, no eos
+    assert tg == word * 10
+

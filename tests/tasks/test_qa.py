@@ -7,7 +7,8 @@ import json
 import pytest
 
 from gptbert.run import load_run
-from gptbert.tasks import qa, registry
+from gptbert import recipes
+from gptbert.tasks import qa, qa_data, qa_features
 from tests.tasks import _runs
 
 
@@ -19,7 +20,7 @@ def test_squad_mini_has_34_span_answers(shared_data):
 
 def test_window_contexts_keep_span_answers(shared_data):
     exs = list(qa.read_questions(shared_data / _runs.SQUAD))[:60]
-    doc = qa.window_contexts(exs, chars=500)
+    doc = qa_data.window_contexts(exs, chars=500)
     paras = [p for article in doc["data"] for p in article["paragraphs"]]
     assert [a["title"] for a in doc["data"]] == list(dict.fromkeys(e.title for e in exs))
     assert len(paras) == 60
@@ -78,8 +79,8 @@ def test_bert_extractive_learns_and_answers_with_offsets(runs_root, shared_data)
     losses = _runs.train_losses(run["result"])
     assert losses[-1] < losses[0], losses
     task = json.loads((run["path"] / "task.json").read_text())
-    assert task["extra"]["mode"] == "extractive" and task["extra"]["n_train_answerable"] == 28
-    r = registry.evaluate_run(run["path"], files["dev"])
+    assert task["options"]["mode"] == "extractive" and task["options"]["n_train_answerable"] == 28
+    r = recipes.evaluate(run["path"], files["dev"])
     assert r["task"] == "qa" and r["mode"] == "extractive"
     assert r["n"] == files["n_dev"] and r["n_answerable"] == files["n_dev_answerable"] == 6
     for k in ("exact_match", "f1", "exact_match_answerable", "f1_answerable"):
@@ -102,7 +103,7 @@ def test_gpt_generative_learns_and_answers(runs_root, shared_data):
     assert dev["mode"] == "generative" and 0.0 <= dev["f1"] <= 100.0
     loaded = load_run(run["path"])
     context = "The misery index adds the inflation rate and the unemployment rate."
-    out = registry.predict_run(loaded, [{"question": "What does the misery index add?", "context": context}],
+    out = recipes.predict(loaded, [{"question": "What does the misery index add?", "context": context}],
                                max_new_tokens=6)
     a = out[0]
     assert isinstance(a["answer"], str) and 0.0 <= a["score"] <= 1.0
@@ -131,7 +132,7 @@ def test_answer_input_errors(runs_root, shared_data):
 def test_extractive_on_the_full_squad_mini_file(runs_root, shared_data):
     """Every question against its full ~60,000-character article (hundreds of windows each)."""
     run = _runs.qa_run(runs_root, shared_data, "bert")
-    r = registry.evaluate_run(run["path"], shared_data / _runs.SQUAD, batch_size=128)
+    r = recipes.evaluate(run["path"], shared_data / _runs.SQUAD, batch_size=128)
     assert r["n"] == 158 and r["n_answerable"] == 34
     assert 0.0 <= r["f1"] <= 100.0
 
@@ -143,10 +144,10 @@ def test_top_windows_keeps_the_windows_sharing_most_question_words(runs_root, sh
     context = f"{filler} The misery index adds inflation and unemployment. {filler}"
     examples = [{"id": "long", "question": "how is the misery index computed", "context": context, "answers": []},
                 {"id": "short", "question": "what colour was the sky", "context": "The sky was grey.", "answers": []}]
-    feats = qa.windows(examples, tok, max_len=64, doc_stride=32)
+    feats = qa_features.windows(examples, tok, max_len=64, doc_stride=32)
     n_long = sum(f.example_id == "long" for f in feats)
     assert n_long > 10
-    kept = qa.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 2)
+    kept = qa_features.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 2)
     long_kept = [f for f in kept if f.example_id == "long"]
     assert len(long_kept) == 2 and [f.example_id for f in kept].count("short") == 1  # a short context keeps all
     assert all("misery index" in f.context[slice(*f.context_span)] for f in long_kept)
@@ -155,7 +156,7 @@ def test_top_windows_keeps_the_windows_sharing_most_question_words(runs_root, sh
         first, last = f.char_span(f.context_start), f.char_span(f.context_start + f.num_context_tokens - 1)
         assert f.context_span == (first[0], last[1])
     with pytest.raises(ValueError, match="top_windows=0"):
-        qa.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 0)
+        qa_features.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 0)
     # evaluate() reports how often the windows read contain the answer (retrieval, apart from reading).
     dev = [e for e in qa.read_questions(shared_data / _runs.SQUAD) if e.answerable][:3]
     r1 = qa.evaluate(run.model, tok, dev, max_len=64, doc_stride=32, top_windows=1)

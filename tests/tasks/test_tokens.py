@@ -7,8 +7,11 @@ import json
 import pytest
 import torch
 
+from gptbert.data.objectives import IGNORE_INDEX
 from gptbert.data.readers import DataError, read_token_file
-from gptbert.tasks import registry, tokens
+from gptbert import recipes
+from gptbert.tasks import tokens
+from gptbert.tokenizer import Tokenizer
 from tests.tasks import _runs
 
 
@@ -69,9 +72,9 @@ def test_finetune_tokens_learns_and_scores(runs_root, shared_data, family):
     assert dev["n"] == 40 and dev["token_accuracy"] > 0.85
     task = json.loads((run["path"] / "task.json").read_text())
     assert task["task"] == "tokens"
-    assert task["extra"]["read_tag_on"] == ("last piece" if family == "gpt" else "first piece")
+    assert task["options"]["read_tag_on"] == ("last piece" if family == "gpt" else "first piece")
     # The stored run scores the same on the dev file.
-    again = registry.evaluate_run(run["path"], _runs.tagging_files(runs_root, shared_data)["dev"])
+    again = recipes.evaluate(run["path"], _runs.tagging_files(runs_root, shared_data)["dev"])
     assert again["f1"] == pytest.approx(dev["f1"]) and again["n"] == 40
     # Predictions in the evaluation are the tags of every word.
     assert all(len(p) == len(w) for p, w in zip(again["predictions"], read_token_file(
@@ -87,7 +90,7 @@ def test_tag_and_predict_run(runs_root, shared_data):
     assert [w for w, _ in out[0]] == ["I", "withdrew", "30", "pounds"]
     assert [w for w, _ in out[1]] == ["a", "$5", "fee"]
     assert all(t in r.labels for row in out for _, t in row)
-    preds = registry.predict_run(r, ["I was charged $5 twice"])
+    preds = recipes.predict(r, ["I was charged $5 twice"])
     assert preds[0]["tags"][3][0] == "$5" and isinstance(preds[0]["entities"], list)
 
 
@@ -98,3 +101,50 @@ def test_unknown_dev_tag_names_file_and_line(tmp_path, runs_root, shared_data):
     train = read_token_file(files["train"])
     with pytest.raises(DataError, match=r"bad\.conll:6: tag 'B-SECRET'"):
         tokens.encode_tags(read_token_file(bad), tokens.label_list(train))
+
+
+# --------------------------------------------------------------------------------------
+# The collator
+# --------------------------------------------------------------------------------------
+
+
+def test_token_classification_first_subword(tok: Tokenizer, sst2: list[tuple[str, int]]) -> None:
+    examples = []
+    for text, _ in sst2[:20]:
+        words = text.split()
+        examples.append((words, [len(w) % 3 for w in words]))
+    examples.append((["Unaffable", "Schwarzenegger", "x"], [1, 2, 0]))
+    coll = tokens.TokenClassificationCollator(tok, 64)
+    batch = coll(examples)
+    assert set(batch) == {"idx", "attention_mask", "token_type_ids", "targets", "word_ids"}
+    inputs, meta = tokens.split_batch(batch)
+    assert "word_ids" not in inputs and set(meta) == {"word_ids"}
+    tg, wid = batch["targets"], batch["word_ids"]
+    for i, (words, tags) in enumerate(examples):
+        row_w = wid[i].tolist()
+        labelled = [(p, w) for p, w in enumerate(row_w) if tg[i, p] != IGNORE_INDEX]
+        # Exactly one labelled position per word: its first piece.
+        assert [w for _, w in labelled] == list(range(len(words)))
+        for p, w in labelled:
+            assert row_w.index(w) == p and tg[i, p].item() == tags[w]
+        assert batch["idx"][i, 0] == tok.cls_id and wid[i, 0] == -1
+        # The pieces of each word are the word's own pieces.
+        for w, word in enumerate(words):
+            pieces = [batch["idx"][i, p].item() for p, x in enumerate(row_w) if x == w]
+            assert pieces == tok.encode(word, add_special_tokens=False).ids
+    last = wid[-1].tolist()
+    assert last.count(0) == 3  # "Unaffable" -> 3 pieces, only the first labelled
+    preds = tokens.word_predictions(tg.clamp(min=0), wid, [len(w) for w, _ in examples])
+    assert preds == [list(t) for _, t in examples]
+
+
+def test_token_classification_truncation_and_bpe(tok: Tokenizer, bpe: Tokenizer) -> None:
+    words = ["word"] * 20
+    batch = tokens.TokenClassificationCollator(tok, 8)([(words, [1] * 20)])
+    assert batch["idx"].shape[1] == 8 and batch["idx"][0, -1] == tok.sep_id
+    preds = tokens.word_predictions(batch["targets"].clamp(min=0), batch["word_ids"], [20], fill=-1)
+    assert preds[0][:6] == [1] * 6 and preds[0][6:] == [-1] * 14
+    b = tokens.TokenClassificationCollator(bpe, 32)([(["Hello", "world"], [3, 4])])
+    assert "token_type_ids" not in b
+    ids = b["idx"][0][b["attention_mask"][0].bool()].tolist()
+    assert ids == bpe.encode("Hello world", add_special_tokens=False).ids  # leading space handled

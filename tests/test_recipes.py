@@ -1,4 +1,5 @@
-"""Pre-training and fine-tuning end to end through the CLI and the pipeline, on real data."""
+"""Pre-training and fine-tuning end to end through the CLI and the recipes, on real data; the
+recipes' errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from gptbert import recipes
 from gptbert.cli import main
 from gptbert.run import load_run
 from gptbert.training import TrainArgs
+from tests.tasks import _runs
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def _args(**kw) -> TrainArgs:
 
 @pytest.fixture(scope="module")
 def bert_run(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gptbert.pipeline import pretrain
+    from gptbert.recipes import pretrain
 
     out = tmp_path_factory.mktemp("runs") / "bert"
     pretrain("bert-tiny", [str(small_corpus)], out, _args(max_steps=8), vocab_size=800, max_len=48)
@@ -51,7 +54,7 @@ def test_bert_pretrain_run_directory(bert_run: Path) -> None:
         assert (bert_run / name).is_file(), name
     run = load_run(bert_run)
     assert run.config.family == "bert" and run.config.head == "pretrain"
-    assert run.task.task == "pretrain" and run.task.extra["objective"] == "mlm+nsp"
+    assert run.task.task == "pretrain" and run.task.options.objective == "mlm+nsp"
     dev = json.loads((bert_run / "metrics.json").read_text())["dev"]
     assert 0.0 <= dev["mlm_accuracy"] <= 1.0 and 0.0 <= dev["nsp_accuracy"] <= 1.0
     assert run.tokenizer is not None and run.tokenizer.vocab_size == run.config.vocab_size
@@ -65,13 +68,13 @@ def test_mlm_loss_falls_during_pretraining(bert_run: Path) -> None:
 
 @pytest.mark.parametrize("preset,objective", [("gpt-nano", "causal-lm"), ("elmo-small", "bidirectional-lm")])
 def test_pretrain_gpt_and_elmo(preset: str, objective: str, small_corpus: Path, tmp_path: Path) -> None:
-    from gptbert.pipeline import pretrain
+    from gptbert.recipes import pretrain
 
     overrides = {"n_embd": 64, "intermediate_size": 128, "use_char_cnn": False} if preset.startswith("elmo") else None
     out, result = pretrain(preset, [str(small_corpus)], tmp_path / preset, _args(max_steps=4), vocab_size=500,
                            max_len=32, overrides=overrides, cache_root=tmp_path / "cache")
     run = load_run(out)
-    assert run.task.extra["objective"] == objective
+    assert run.task.options.objective == objective
     assert result.steps == 4 and result.tokens > 0
     keys = {"perplexity"} if preset.startswith("gpt") else {"fwd_perplexity", "bwd_perplexity"}
     assert keys <= set(result.eval_metrics)
@@ -79,7 +82,7 @@ def test_pretrain_gpt_and_elmo(preset: str, objective: str, small_corpus: Path, 
 
 def test_finetune_from_pretrained_run_keeps_backbone(bert_run: Path, sst2_small: tuple[Path, Path],
                                                      tmp_path: Path) -> None:
-    from gptbert.pipeline import finetune
+    from gptbert.recipes import finetune
 
     train, dev = sst2_small
     out, result, extra = finetune(str(bert_run), "classify", str(train), tmp_path / "ft", _args(max_steps=3),
@@ -125,3 +128,18 @@ def test_with_head_transfers_backbone_exactly(bert_run: Path) -> None:
     for name in ("embeddings.wte.weight", "blocks.1.attn.qkv.weight", "pooler.dense.weight"):
         torch.testing.assert_close(a[name], b[name])
     assert clf.task is not None and clf.task.out.out.out_features == 3
+
+
+def test_errors_name_the_problem(runs_root, shared_data, tmp_path):
+    gpt = _runs.pretrain_run(runs_root, shared_data, "gpt")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        recipes.evaluate(gpt["path"], tmp_path / "missing.txt")
+    tokens_run = _runs.tokens_run(runs_root, shared_data, "bert")
+    (tmp_path / "t.txt").write_text("some text\n")
+    with pytest.raises(ValueError, match="needs an LM head"):
+        recipes.evaluate(tokens_run["path"], tmp_path / "t.txt")
+    with pytest.raises(ValueError, match="unknown task 'ner'"):
+        recipes.finetune("bert-tiny", "ner", "x", tmp_path / "o", _runs.train_args(1))
+    with pytest.raises(ValueError, match="ELMo has no generation"):
+        recipes.finetune("elmo-small", "generate", str(_runs.pair_files(runs_root, shared_data)["train"]),
+                         tmp_path / "o", _runs.train_args(1))
