@@ -107,7 +107,7 @@ def test_the_command_line_offers_and_runs_it(parity: ParityTask, files: dict[str
                  "--max-steps", "3", "--batch-size", "16", "--no-progress", "--no-tensorboard"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 3 and 0.0 <= summary["dev"]["accuracy"] <= 1.0
-    assert main(["evaluate", str(out), "--data", str(files["dev"]), "--json", "-"]) == 0
+    assert main(["evaluate", str(out), "--data", str(files["dev"]), "--json"]) == 0
     stdout = capsys.readouterr().out
     result = json.loads(stdout[stdout.index("{"):])
     assert result["task"] == "parity" and result["accuracy"] == pytest.approx(summary["dev"]["accuracy"])
