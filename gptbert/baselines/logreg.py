@@ -3,11 +3,14 @@
 Shared by both baselines (:mod:`gptbert.baselines.tfidf`, :mod:`gptbert.baselines.embed`):
 scikit-learn's ``LogisticRegression`` (lbfgs, L2) is fitted on 90 % of train for each C of a
 small grid, scored on the other 10 % (a seeded, per-label split), and refitted on all of train
-with the best C. Every fit starts from the previous one's solution (``warm_start``): on
-banking77 TF-IDF features a warm fit took 17 lbfgs iterations instead of 41 from zero.
+with the best C. Every fit starts from zero: warm-starting from the previous C's solution
+made the search blind -- lbfgs' stopping test (on the gradient of the per-example mean loss)
+was already met, so on SST-2 TF-IDF features C=30, 3 and 100 "fitted" in 0.15 s each and
+scored exactly as C=10 on the held-out slice.
 
-The grid is tried in the order given, the usual best first: C=10 was best or within 0.4
-points of the best on banking77 TF-IDF dev (C=3/10/30/100: 0.905/0.909/0.913/0.911). Before
+The grid is tried in the order given, the usual best first: C=10 was the best on banking77
+TF-IDF dev (C=3/10/30/100: 0.903/0.910/0.909/0.906, min_df 2); C=1 was the worst on the
+held-out slices of banking77, SNIPS and SST-2 alike and is not tried. Before
 each further C the search checks that one more fit plus the final refit (their durations
 estimated from the last fit) still end inside ``budget_s``; at least one C is always fitted.
 
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-C_GRID = (10.0, 30.0, 3.0, 100.0, 1.0)
+C_GRID = (10.0, 30.0, 3.0, 100.0)
 """C values in the order they are tried (see the module docstring)."""
 HELDOUT_FRACTION = 0.1
 MAX_ITER = 1000
@@ -135,7 +138,6 @@ def _fit_logreg(X: Any, y: np.ndarray, num_labels: int, *, grid: tuple[float, ..
     fit_idx, held_idx = heldout_split(y, heldout_fraction, seed)
     search = CSearch(grid=[float(c) for c in grid], C=float(grid[0]), heldout_size=int(len(held_idx)),
                      budget_s=budget_s)
-    lr = LogisticRegression(C=float(grid[0]), max_iter=MAX_ITER, warm_start=True)
     if len(held_idx) and len(np.unique(y[fit_idx])) == num_labels:
         X_fit, y_fit, X_held, y_held = X[fit_idx], y[fit_idx], X[held_idx], y[held_idx]
         refit_scale = len(y) / max(1, len(fit_idx))
@@ -147,14 +149,14 @@ def _fit_logreg(X: Any, y: np.ndarray, num_labels: int, *, grid: tuple[float, ..
                     search.stopped_by_budget = True
                     break
             t = time.perf_counter()
-            lr.set_params(C=float(c)).fit(X_fit, y_fit)
+            lr = LogisticRegression(C=float(c), max_iter=MAX_ITER).fit(X_fit, y_fit)
             search.fit_seconds[str(float(c))] = time.perf_counter() - t
             acc = float(lr.score(X_held, y_held))
             search.heldout_accuracy[str(float(c))] = acc
             if acc > best:
                 best, search.C = acc, float(c)
     t = time.perf_counter()
-    lr.set_params(C=search.C).fit(X, y)
+    lr = LogisticRegression(C=search.C, max_iter=MAX_ITER).fit(X, y)
     search.refit_seconds = time.perf_counter() - t
     search.total_seconds = time.perf_counter() - start
     coef, intercept = softmax_form(lr.coef_, lr.intercept_, num_labels)
