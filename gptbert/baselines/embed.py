@@ -9,16 +9,19 @@ SOURCE is any gptbert or Hugging Face BERT / GPT checkpoint or run directory. It
 are pooled as the checkpoint was trained: a sentence-transformers directory says how in its own
 files (:func:`gptbert.io.sentence_transformers.read_pooling`: mean for all-MiniLM-L6-v2);
 otherwise the family's default, :data:`FAMILY_POOLING` -- BERT: mean of the last hidden states
-over real tokens; GPT: the last real token. On banking77 (train -> dev, MiniLM with its
-sentence-transformers files hidden, LR as below) mean pooling scored 0.935, the pooler on [CLS]
-(the 'default' of a BERT classify head) 0.840 and the raw [CLS] vector 0.913. Vectors are
-L2-normalised, then a multinomial logistic regression is fitted with C picked on a held-out
-slice of train within the budget (:mod:`gptbert.baselines.logreg`).
+over real tokens; GPT: the last real token. Measured on banking77 (train -> dev, one pass of
+all-MiniLM-L6-v2's encoder pooled three ways, L2-normalised, LR): mean 0.937, the raw [CLS]
+vector 0.921, the pooler on [CLS] (a BERT classify head's 'default') 0.905 with C picked on the
+held-out slice; the best dev accuracy over C = 3 ... 1000 was 0.937 / 0.921 / 0.911. Vectors
+are L2-normalised, then a multinomial logistic regression is fitted with C picked on a
+held-out slice of train within the budget (:mod:`gptbert.baselines.logreg`; its tolerance
+stays at scikit-learn's 1e-4: at 1e-3 mean pooling lost 0.7 points, [CLS] 1.6).
 
 Embedding is done once per text, fast: texts sorted by token length and batched with their
 neighbours (dynamic padding), under ``torch.inference_mode``, in bf16 only where a quick probe
 on a real batch measures it faster (:func:`choose_precision`; on AVX2-only CPUs bf16 is
-emulated and several times slower, so fp32 is picked there).
+emulated and several times slower -- MiniLM, 8 banking77 queries: fp32 0.12 s, bf16 0.57 s --
+so fp32 is picked there).
 
 The fitted model *is* a gptbert classify model: the source's backbone with ``pooling`` set
 (``ModelConfig.pooling``), ``pool_normalize=True`` and the classifier weights = the LR's
