@@ -52,7 +52,3 @@ def no_pickle(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
-
-
-def pickle_files(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]

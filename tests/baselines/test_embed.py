@@ -8,8 +8,7 @@ import torch
 
 from gptbert.baselines import embed
 from gptbert.baselines.embed import EmbedLR, Encoder, choose_precision
-from tests.baselines.conftest import pickle_files
-from tests.baselines.test_pooling_files import checkpoint_copy
+from tests.baselines._helpers import checkpoint_copy, pickle_files
 
 GRID = (10.0, 100.0)
 

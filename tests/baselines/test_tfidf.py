@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gptbert.baselines.tfidf import BLOCKS, SETTINGS_FILE, VOCABULARY_FILE, WEIGHTS_FILE, TfidfFeatures, TfidfLR
-from tests.baselines.conftest import pickle_files
+from tests.baselines._helpers import pickle_files
 
 GRID = (10.0, 3.0)
 
