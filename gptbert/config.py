@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 Family = Literal["bert", "gpt", "elmo"]
 HEADS = (None, "pretrain", "mlm", "lm", "classify", "tokens", "qa")
+POOLINGS = ("default", "mean", "cls", "last", "max")
+"""How a sentence vector is pooled from the last hidden states (see ``ModelConfig.pooling``)."""
 
 
 @dataclass
@@ -53,6 +55,14 @@ class ModelConfig:
     """None (backbone only), 'pretrain' (MLM+NSP), 'mlm', 'lm', 'classify', 'tokens' or 'qa'."""
     num_labels: int = 2
     classifier_dropout: float | None = None
+    classifier_bias: bool | None = None
+    """Bias on the 'classify' head's linear layer; default True, except GPT (GPT-2's score layer has none)."""
+    pooling: str = "default"
+    """The sentence vector of 'classify' (and BERT's NSP): 'default' = the family's (BERT: pooler on [CLS],
+    or [CLS] without a pooler; GPT: last real token; ELMo: masked mean), 'mean' over real tokens, 'cls'
+    (first token, no pooler), 'last' (last real token) or 'max' (over real tokens)."""
+    pool_normalize: bool = False
+    """L2-normalise the pooled vector before the classifier (sentence-embedding probes)."""
 
     # ELMo-only fields.
     use_char_cnn: bool = True
@@ -86,6 +96,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.head: expected one of {HEADS}, got {self.head!r}")
         if self.head in ("classify", "tokens") and self.num_labels < 1:
             raise ValueError(f"ModelConfig.num_labels: expected >= 1, got {self.num_labels}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"ModelConfig.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
         if self.position not in ("learned", "sinusoidal"):
             raise ValueError(f"ModelConfig.position: expected 'learned' or 'sinusoidal', got {self.position!r}")
         bert = self.family == "bert"
@@ -103,6 +115,8 @@ class ModelConfig:
             self.add_pooler = bert
         if self.classifier_dropout is None:
             self.classifier_dropout = self.dropout
+        if self.classifier_bias is None:
+            self.classifier_bias = self.family != "gpt"
         self.char_filters = tuple(tuple(f) for f in self.char_filters)  # type: ignore[assignment]
         self.head_size = self.n_embd // self.n_head
 

@@ -7,7 +7,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from gptbert.config import ModelConfig
-from gptbert.models.heads import MLMHead, TaskHead, cross_entropy
+from gptbert.models.heads import MLMHead, TaskHead, cross_entropy, sentence_vector
 from gptbert.models.transformer import Block, Embeddings, attention_mask_for, init_weights
 
 
@@ -26,7 +26,8 @@ class BERT(nn.Module):
     """Devlin et al. 2019. ``config.head`` picks the output:
 
     None -> hidden states (B, T, C); 'pretrain' -> (MLM logits, NSP logits);
-    'mlm' -> MLM logits (B, T, V); 'classify' -> (B, L) on the pooled [CLS];
+    'mlm' -> MLM logits (B, T, V); 'classify' -> (B, L) on the pooled vector
+    (the pooler on [CLS] unless ``config.pooling`` says otherwise);
     'tokens' -> (B, T, L); 'qa' -> start/end logits (B, T, 2).
     """
 
@@ -65,6 +66,10 @@ class BERT(nn.Module):
         return x
 
     def pool(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Sentence vector (B, C) as ``config.pooling`` says (default: the pooler on [CLS])."""
+        return sentence_vector(self.config, hidden, attention_mask, self._pool_first)
+
+    def _pool_first(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         if self.pooler is None:
             return hidden[:, 0]  # (B, C)
         return self.pooler(hidden)  # (B, C)
@@ -89,11 +94,11 @@ class BERT(nn.Module):
             if head == "mlm":
                 return mlm_logits, loss
             assert self.nsp is not None
-            nsp_logits = self.nsp(self.pool(hidden))  # (B, 2)
+            nsp_logits = self.nsp(self.pool(hidden, attention_mask))  # (B, 2)
             if next_sentence_label is not None:
                 nsp_loss = cross_entropy(nsp_logits, next_sentence_label)
                 loss = nsp_loss if loss is None else loss + nsp_loss
             return (mlm_logits, nsp_logits), loss
         assert self.task is not None
-        pooled = self.pool(hidden) if head == "classify" else None
+        pooled = self.pool(hidden, attention_mask) if head == "classify" else None
         return self.task(hidden, pooled, targets)

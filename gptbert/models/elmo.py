@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gptbert.config import ModelConfig
-from gptbert.models.heads import TaskHead, cross_entropy, mean_pool
+from gptbert.models.heads import TaskHead, cross_entropy, mean_pool, sentence_vector
 from gptbert.models.transformer import IGNORE_INDEX
 
 # nn.LSTM(proj_size=...) falls back from oneDNN to PyTorch's own kernel on CPU (still
@@ -393,7 +393,8 @@ class ELMo(nn.Module):
         return self.scalar_mix(layers, attention_mask)  # (B, T, 2C)
 
     def pool(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        return mean_pool(hidden, attention_mask)  # (B, 2C)
+        """Sentence vector (B, 2C) as ``config.pooling`` says (default: the masked mean)."""
+        return sentence_vector(self.config, hidden, attention_mask, mean_pool)
 
     # ------------------------------------------------------------------ LM
 

@@ -6,7 +6,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from gptbert.config import ModelConfig
-from gptbert.models.heads import TaskHead, cross_entropy, last_token_pool
+from gptbert.models.heads import TaskHead, cross_entropy, last_token_pool, sentence_vector
 from gptbert.models.transformer import Block, Embeddings, KVCache, attention_mask_for, init_weights
 
 
@@ -15,7 +15,7 @@ class GPT(nn.Module):
 
     None -> hidden states after the final LayerNorm (B, T, C); 'lm' -> next-token
     logits (B, T, V) with targets already shifted by the data code; 'classify' -> (B, L)
-    from the last real token; 'tokens' -> (B, T, L); 'qa' -> start/end logits (B, T, 2).
+    from the last real token (or ``config.pooling``); 'tokens' -> (B, T, L); 'qa' -> start/end logits (B, T, 2).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -31,8 +31,8 @@ class GPT(nn.Module):
         if config.head == "lm":
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         elif config.head in ("classify", "tokens", "qa"):
-            # GPT-2's sequence-classification "score" layer has no bias.
-            self.task = TaskHead(config, config.n_embd, bias=config.head != "classify")
+            # GPT-2's sequence-classification "score" layer has no bias (config.classifier_bias False).
+            self.task = TaskHead(config, config.n_embd)
         elif config.head is not None:
             raise ValueError(f"GPT supports heads None, 'lm', 'classify', 'tokens', 'qa'; got {config.head!r}")
         init_weights(self, config)
@@ -66,7 +66,8 @@ class GPT(nn.Module):
         return self.ln_f(x)
 
     def pool(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        return last_token_pool(hidden, attention_mask)  # (B, C)
+        """Sentence vector (B, C) as ``config.pooling`` says (default: the last real token)."""
+        return sentence_vector(self.config, hidden, attention_mask, last_token_pool)
 
     def forward(
         self,
