@@ -206,3 +206,11 @@ def test_recommend_profiles_a_datasets_split(sst2: pd.DataFrame, tmp_path: Path,
     assert main(["recommend", "--task", "sentiment", "--data", f"{folder}:train", "--text-column", "sentence",
                  "--json"]) in (0, 1)
     assert json.loads(capsys.readouterr().out)
+
+
+def test_tokenizer_train_on_a_parquet_file(sst2: pd.DataFrame, tmp_path: Path) -> None:
+    path = _write(sst2, tmp_path / "t.parquet")
+    out = tmp_path / "tok"
+    assert main(["tokenizer", "train", str(path), "--kind", "wordpiece", "--vocab-size", "120", "--out", str(out),
+                 "--quiet"]) == 0
+    assert (out / "tokenizer.json").is_file()
