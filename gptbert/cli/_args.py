@@ -140,3 +140,28 @@ def write_json_out(path: Path, data: Any, args: argparse.Namespace) -> None:
     except OSError as e:
         raise CLIError(f"--json-out {path}: cannot write: {e}") from None
     print(f"\nwrote {path}", file=sys.stderr if args.json else sys.stdout)
+
+
+DATA_FORMATS_HELP = ("TSV, CSV, JSONL, JSON, Parquet or a Hugging Face datasets folder (save_to_disk; "
+                     "FOLDER:SPLIT or --split picks a split)")
+"""What a task-file argument may name, for the help of the commands that take one."""
+
+
+def add_column_options(parser: argparse.ArgumentParser, *, labels: bool = True) -> None:
+    """``--text-column``, ``--text-pair-column``, ``--label-column`` (with ``labels``) and ``--split``:
+    the column mapping of a command that reads a task file in any format (see :func:`column_options`)."""
+    parser.add_argument("--text-column", default="text", help="text column (header name, key or table column; "
+                                                                "default: %(default)s)")
+    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks")
+    if labels:
+        parser.add_argument("--label-column", default="label", help="label column (default: %(default)s)")
+    parser.add_argument("--split", default=None, metavar="NAME",
+                        help="the split of a Hugging Face DatasetDict folder (or write FOLDER:NAME)")
+
+
+def column_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``read_task_file`` that :func:`add_column_options` gave."""
+    out = {"text_column": args.text_column, "text_pair_column": args.text_pair_column, "split": args.split}
+    if hasattr(args, "label_column"):
+        out["label_column"] = args.label_column
+    return out

@@ -13,28 +13,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gptbert.cli import CLIError
-from gptbert.cli._args import add_json_options, check_json_out, write_json_out
+from gptbert.cli._args import (
+    DATA_FORMATS_HELP,
+    add_column_options,
+    add_json_options,
+    check_json_out,
+    column_options,
+    write_json_out,
+)
 from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output
 
 CORPUS_SUFFIXES = (".txt", ".text")
 
 
 def _add_profile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from gptbert.data.readers.registry import FORMATS
+
     p = sub.add_parser(
         "profile", help="size, label balance, lengths, vocabulary coverage and duplicates of a data set",
-        description="Profile a task file (.tsv/.csv/.jsonl/.json) or a plain-text corpus (.txt, one text a "
+        description=f"Profile a task file ({DATA_FORMATS_HELP}) or a plain-text corpus (.txt, one text a "
                     "line): examples, label balance, length percentiles (tokens with --tokenizer, else "
                     "words), unknown-token rate, duplicates and pair presence.",
     )
-    p.add_argument("file", metavar="FILE", help="data file")
+    p.add_argument("file", metavar="FILE", help="data file, datasets folder, or FOLDER:SPLIT")
     p.add_argument("--tokenizer", default=None, metavar="DIR",
                    help="tokenizer folder or file: lengths in its tokens, plus vocabulary coverage")
-    p.add_argument("--text-column", default="text", help="text column (default: text)")
-    p.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks")
-    p.add_argument("--label-column", default="label", help="label column (default: label)")
+    add_column_options(p)
     p.add_argument("--no-labels", action="store_true", help="the file has no label column")
-    p.add_argument("--format", choices=["tsv", "csv", "jsonl", "json", "txt"], default=None,
-                   help="file format (default: from the extension)")
+    p.add_argument("--format", choices=[*FORMATS, "txt"], default=None,
+                   help="file format (default: from the extension, or a folder's contents)")
     p.add_argument("--no-header", action="store_true", help="delimited file without a header line")
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="skip malformed rows (they are counted) instead of stopping")
@@ -45,7 +52,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``gptbert data augment``."""
-    parser.add_argument("input", metavar="FILE", help="labelled task file (.tsv/.csv/.jsonl/.json)")
+    parser.add_argument("input", metavar="FILE", help=f"labelled task file: {DATA_FORMATS_HELP}")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="where to write the augmented examples (TSV with a header; JSONL for a .jsonl name)")
     parser.add_argument("--methods", default="delete,swap,insert",
@@ -58,9 +65,7 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-insert", type=int, default=1, help="insertions per copy (default: %(default)s)")
     parser.add_argument("--vocab-from", nargs="+", default=None, metavar="TXT",
                         help="plain-text files whose words feed 'insert' (default: the input's own texts)")
-    parser.add_argument("--text-column", default="text", help="text column (default: %(default)s)")
-    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks (kept as is)")
-    parser.add_argument("--label-column", default="label", help="label column (default: %(default)s)")
+    add_column_options(parser)
     parser.add_argument("--skip-bad-rows", action="store_true",
                         help="skip malformed rows instead of stopping")
     parser.add_argument("--include-original", action="store_true", help="also write the original examples")
@@ -94,8 +99,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
         raise CLIError(f"--p-delete must lie in [0, 1], got {args.p_delete}")
     out = _new_output(args.output, args.force)
     try:
-        data = read_task_file(args.input, text_column=args.text_column, text_pair_column=args.text_pair_column,
-                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
+        data = read_task_file(args.input, **column_options(args), skip_bad_rows=args.skip_bad_rows)
         vocabulary = build_vocabulary(iter_corpus(args.vocab_from)) if args.vocab_from else None
     except (DataError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
@@ -260,11 +264,11 @@ def _profile(args: argparse.Namespace) -> int:
     from gptbert.tokenizer import Tokenizer, TokenizerError
 
     path = Path(args.file)
-    if not path.is_file():
-        raise CLIError(f"{path}: no such file")
-    out = check_json_out(args)
     fmt = args.format
     is_corpus = fmt == "txt" or (fmt is None and path.suffix.lower() in CORPUS_SUFFIXES)
+    if is_corpus and not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    out = check_json_out(args)
     try:
         tokenizer = Tokenizer.load(args.tokenizer) if args.tokenizer else None
         if is_corpus:
@@ -277,7 +281,7 @@ def _profile(args: argparse.Namespace) -> int:
                 path, text_column=_column(args.text_column, args.no_header),
                 text_pair_column=_column(args.text_pair_column, args.no_header),
                 label_column=None if args.no_labels else _column(args.label_column, args.no_header),
-                skip_bad_rows=args.skip_bad_rows, has_header=not args.no_header, format=fmt,
+                skip_bad_rows=args.skip_bad_rows, has_header=not args.no_header, format=fmt, split=args.split,
             )
             profile = profile_task_data(data, tokenizer)
     except (DataError, TokenizerError, FileNotFoundError) as e:

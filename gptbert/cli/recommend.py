@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gptbert.cli import CLIError
+from gptbert.cli._args import DATA_FORMATS_HELP, add_column_options, column_options
 
 DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], default=None,
                    help="deploy at this precision only (default: each candidate's fastest allowed one)")
     p.add_argument("--data", default=None, metavar="FILE",
-                   help="priors only: a training file to profile (size, label balance, lengths)")
+                   help=f"priors only: a training file to profile (size, label balance, lengths): {DATA_FORMATS_HELP}, "
+                        "or a .txt corpus")
+    add_column_options(p)
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     p.set_defaults(func=run)
 
@@ -100,17 +103,16 @@ def _same_task(a: str | None, b: str) -> bool:
         return False
 
 
-def _profile(path_text: str) -> dict[str, Any]:
-    """The data layer's profile of a --data file."""
+def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    """The data layer's profile of the --data file (columns and split as given)."""
     from gptbert.recommend import profile_data_file
 
-    path = Path(path_text)
-    if not path.is_file():
-        raise CLIError(f"--data {path}: no such file")
     try:
-        return profile_data_file(path)
+        return profile_data_file(args.data, **column_options(args))
+    except FileNotFoundError:
+        raise CLIError(f"--data {args.data}: no such file or folder") from None
     except (OSError, ValueError) as e:
-        raise CLIError(f"--data {path}: {e}") from None
+        raise CLIError(f"--data {args.data}: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(e)) from None
         from gptbert.measure import hardware_profile
 
-        profile = _profile(args.data) if args.data else None
+        profile = _profile(args) if args.data else None
         rec = recommend_from_priors(args.task, profile, hardware_profile(), constraints)
     if args.json:
         print(json.dumps(rec.to_dict(), indent=2))

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gptbert.cli import CLIError
+from gptbert.cli._args import DATA_FORMATS_HELP
 from gptbert.io.files import OutputExistsError, check_new_output, staging_dir
-
-TASK_SUFFIXES = (".tsv", ".tab", ".csv", ".jsonl", ".ndjson", ".json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train = sub.add_parser(
         "train", help="train a tokenizer on text files",
         description="Train on plain-text files (one text a line) or on the text column of task files "
-                    "(.tsv/.csv/.jsonl). The output folder holds tokenizer.json, the vocabulary files "
+                    f"({DATA_FORMATS_HELP}). The output folder holds tokenizer.json, the vocabulary files "
                     "(vocab.txt, or vocab.json + merges.txt) and gptbert_tokenizer.json.",
     )
     train.add_argument("files", nargs="+", metavar="FILE", help="training text files")
@@ -52,11 +51,22 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _is_task_file(path: Path) -> bool:
+    """A table the readers know (by extension or folder); anything else is a plain-text corpus."""
+    from gptbert.data.readers import DataError, detect_format
+
+    try:
+        detect_format(path)
+    except DataError:
+        return False
+    return True
+
+
 def _texts(files: list[Path], text_column: str) -> Iterator[str]:
     from gptbert.data.readers import iter_corpus, read_task_file
 
     for f in files:
-        if f.suffix.lower() in TASK_SUFFIXES:
+        if _is_task_file(f):
             yield from read_task_file(f, text_column=text_column, label_column=None).texts
         else:
             yield from iter_corpus(f)
@@ -73,12 +83,12 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     files = [Path(f) for f in args.files]
     for f in files:
-        if not f.is_file():
+        if not f.is_file() and not _is_task_file(f):
             raise CLIError(f"{f}: no such file")
     if args.vocab_size < 1:
         raise CLIError(f"--vocab-size {args.vocab_size}: expected a positive integer")
     try:
-        if all(f.suffix.lower() not in TASK_SUFFIXES for f in files):
+        if not any(_is_task_file(f) for f in files):
             tok = Tokenizer.train(files, args.kind, args.vocab_size, lowercase=args.lowercase,
                                   min_frequency=args.min_frequency, show_progress=not args.quiet)
         else:

@@ -53,41 +53,64 @@ def _held_messages(kept: list[Callable[[], None]]) -> Iterator[None]:
     kept.append(replay)
 
 
-def profile_data_file(path: str | Path) -> dict[str, Any]:
+def profile_data_file(
+    path: str | Path, *, text_column: str = "text", text_pair_column: str | None = None,
+    label_column: str = "label", split: str | None = None,
+) -> dict[str, Any]:
     """The data layer's profile of a training file, as a JSON-ready dict (``DatasetProfile.to_dict``).
 
-    A ``.txt`` file is a corpus (one example a line); any other file is read as the first of: a
-    SQuAD file (``.json``: question and context as a pair), a labelled task file (``text`` /
-    ``label`` columns or keys; bad rows skipped and counted), an unlabelled one (``text``) and a
-    token-tagging file (JSONL ``tokens`` / ``tags`` or CoNLL; not for .tsv / .csv). Lengths are
-    whitespace words. Raises FileNotFoundError, or ValueError (the data layer's message for the
-    likeliest reading) when nothing reads it.
+    A ``.txt`` file is a corpus (one example a line); any other file (TSV, CSV, JSONL, JSON, Parquet,
+    a Hugging Face datasets folder; ``folder:split`` or ``split``) is read as the first of: a SQuAD
+    file (``.json``: question and context as a pair), a labelled task file (the given text / label
+    columns; bad rows skipped and counted), an unlabelled one (only when ``label_column`` is left at
+    its default: a named label column that is not there is an error) and a token-tagging file
+    (``tokens`` / ``tags`` lists, or CoNLL; not for .tsv / .csv). Lengths are whitespace words.
+    Raises FileNotFoundError, or ValueError (the data layer's message for the likeliest reading)
+    when nothing reads it.
     """
     from gptbert.data.profile import DatasetProfile, profile_dataset, profile_task_data
-    from gptbert.data.readers import DataError, read_corpus, read_squad, read_task_file, read_token_file
+    from gptbert.data.readers import (
+        DataError,
+        detect_format,
+        open_source,
+        read_corpus,
+        read_squad,
+        read_task_file,
+        read_token_file,
+    )
 
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"data file not found: {p}")
     suffix = p.suffix.lower()
     if suffix in CORPUS_SUFFIXES:
+        if not p.is_file():
+            raise FileNotFoundError(f"data file not found: {p}")
         return profile_dataset(read_corpus(p), source=str(p)).to_dict()
+    try:
+        detect_format(path)
+    except DataError:
+        source = None  # no table format: a CoNLL file of any name, read as tokens below
+    else:
+        source = open_source(path, split=split)  # a missing file, or a split of a file, stops here
+    columns = dict(text_column=text_column, text_pair_column=text_pair_column, split=split)
 
     def tokens() -> DatasetProfile:
-        data = read_token_file(p, skip_bad_rows=True)
-        return profile_dataset([" ".join(t) for t in data.tokens], source=str(p), n_bad_rows=data.n_bad_rows)
+        data = read_token_file(path, skip_bad_rows=True, split=split)
+        return profile_dataset([" ".join(t) for t in data.tokens], source=data.source, n_bad_rows=data.n_bad_rows)
 
     def squad() -> DatasetProfile:
         data = read_squad(p)
         return profile_dataset([e.question for e in data], pairs=[e.context for e in data], source=str(p))
 
-    readers: list[Callable[[], DatasetProfile]] = [
-        lambda: profile_task_data(read_task_file(p, skip_bad_rows=True)),
-        lambda: profile_task_data(read_task_file(p, label_column=None, skip_bad_rows=True)),
-    ]
-    if suffix == ".json":
-        readers.insert(0, squad)
-    if suffix not in (".tsv", ".csv"):
+    readers: list[Callable[[], DatasetProfile]] = []
+    if source is not None:
+        if source.format == "json":
+            readers.append(squad)
+        readers.append(lambda: profile_task_data(read_task_file(path, label_column=label_column, skip_bad_rows=True,
+                                                                **columns)))
+        if label_column == "label":
+            readers.append(lambda: profile_task_data(read_task_file(path, label_column=None, skip_bad_rows=True,
+                                                                    **columns)))
+    if source is None or source.format not in ("tsv", "csv"):
         readers.append(tokens)
     errors: list[Exception] = []
     for read in readers:

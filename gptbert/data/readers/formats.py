@@ -1,18 +1,19 @@
-"""Table formats of data files: detection, delimited (TSV / CSV) and JSON / JSONL rows, bad-row reports.
+"""Text table formats: delimited (TSV / CSV) and JSON / JSONL rows; bad-row reports for every format.
 
 Every reader checks each row. A bad row (no separator, wrong column count, empty text or
 label, bytes that are not UTF-8, invalid JSON, ...) becomes a :class:`RowProblem`
-(``file:line: what is wrong``). By default a reader raises one :class:`DataError` listing the
-first few problems and their total; with ``skip_bad_rows=True`` it skips them and returns
-them in ``bad_rows`` (and logs a one-line warning).
+(``file:line: what is wrong``; ``file: row N: what is wrong`` for the columnar formats of
+:mod:`gptbert.data.readers.columnar`). By default a reader raises one :class:`DataError`
+listing the first few problems and their total; with ``skip_bad_rows=True`` it skips them and
+returns them in ``bad_rows`` (and logs a one-line warning).
 
 TSV files are read line by line, never with CSV quoting rules: a text may contain quotes,
 and a line break inside a text shows up as bad rows instead of silently merging lines
 (:mod:`gptbert.data.writers` writes TSV the same way). CSV files use the csv module (quoted
 fields may legitimately hold commas and newlines).
 
-Formats are chosen by extension (``.tsv/.tab``, ``.csv``, ``.jsonl/.ndjson``, ``.json``,
-optionally followed by ``.gz``) unless ``format=`` is given.
+Which reader reads a file (by extension or folder contents, or ``format=``) is decided in
+:mod:`gptbert.data.readers.registry`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ from typing import Any, Literal
 log = logging.getLogger("gptbert.data.readers")
 
 PathLike = str | os.PathLike[str]
-Format = Literal["tsv", "csv", "jsonl", "json"]
+Column = str | int
+"""A column by header name (or JSON key), or by position."""
+Unit = Literal["line", "row"]
+"""How a position in a file is counted: text lines from 1 (``file:12``), or table rows from 0
+(``file: row 12``, as pandas, pyarrow and ``datasets`` number them)."""
 MAX_LISTED = 5
 """How many problems an error message lists before '(+N more)'."""
 
@@ -59,10 +64,24 @@ class RowProblem:
 
     path: str
     line: int
+    """Line number (from 1), or row index (from 0) when ``unit`` is ``"row"``."""
     message: str
+    unit: Unit = "line"
 
     def __str__(self) -> str:
-        return f"{Path(self.path).name}:{self.line}: {self.message}"
+        return f"{position(self.path, self.line, self.unit)}: {self.message}"
+
+
+def position(source: str | None, n: int, unit: Unit = "line") -> str:
+    """``train.tsv:12`` (a line) or ``train.parquet: row 12`` (a table row) of a data source."""
+    name = Path(source).name if source else "<data>"
+    return f"{name}: row {n}" if unit == "row" else f"{name}:{n}"
+
+
+def column_error(where: str, role: str, column: Column, columns: Sequence[str], in_what: str = "") -> DataError:
+    """The one message for a column (or key) that is not there, listing those that are."""
+    shown = ", ".join(map(repr, columns)) if columns else "none"
+    return DataError(f"{where}: no {role} column {column!r}{in_what} (columns: {shown})")
 
 
 def summarize(path: PathLike, problems: Sequence[RowProblem], what: str = "bad row") -> str:
@@ -122,34 +141,18 @@ def has_bad_bytes(value: str) -> bool:
     return _SURROGATE.search(value) is not None
 
 
-def detect_format(path: PathLike) -> Format:
-    """``tsv``, ``csv``, ``jsonl`` or ``json`` from the file's extension (``.gz`` ignored)."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    ext = suffixes[-1] if suffixes else ""
-    table: dict[str, Format] = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl",
-                                ".ndjson": "jsonl", ".json": "json"}
-    if ext not in table:
-        raise DataError(
-            f"{path}: cannot tell the format from the extension {ext or '(none)'!r}; "
-            "expected .tsv, .csv, .jsonl or .json, or pass format='tsv'|'csv'|'jsonl'|'json'"
-        )
-    return table[ext]
-
-
 # --------------------------------------------------------------------------------------
-# Generic table reader
+# Delimited files
 # --------------------------------------------------------------------------------------
-
-Column = str | int
-
 
 @dataclass
-class _Rows:
+class Rows:
+    """What a format's reader gives back: the good rows' values by role, where each was, the bad rows."""
+
     values: list[dict[str, Any]]
     lines: list[int]
     problems: list[RowProblem]
+    unit: Unit = "line"
 
 
 def _resolve_columns(
@@ -179,9 +182,7 @@ def _resolve_columns(
                 raise DataError(f"{path}: has_header=False, so columns must be given by position, not {col!r}")
             continue
         if col not in header:
-            raise DataError(
-                f"{path}:1: no {role} column {col!r} in the header (columns: {', '.join(map(repr, header))})"
-            )
+            raise column_error(f"{path}:1", role, col, header, " in the header")
         if header.count(col) > 1:
             raise DataError(f"{path}:1: column {col!r} appears {header.count(col)} times in the header")
         out[role] = header.index(col)
@@ -190,7 +191,7 @@ def _resolve_columns(
     return out
 
 
-def _check_values(
+def check_values(
     values: dict[str, Any], required: Sequence[str], names: dict[str, str]
 ) -> str | None:
     """Message for the first problem of one row's values, or None."""
@@ -204,12 +205,12 @@ def _check_values(
     return None
 
 
-def _read_delimited(
-    path: Path, fmt: Format, wanted: dict[str, Column | None], required: Sequence[str],
+def read_delimited(
+    path: Path, fmt: str, wanted: dict[str, Column | None], required: Sequence[str],
     names: dict[str, str], has_header: bool, encoding: str,
-) -> _Rows:
+) -> Rows:
     text = decode_text(open_bytes(path), encoding)
-    rows = _Rows([], [], [])
+    rows = Rows([], [], [])
     if fmt == "tsv":
         lines = text_lines(text)
         while lines and not lines[-1].strip():
@@ -248,7 +249,7 @@ def _read_delimited(
         values = {role: fields[i] for role, i in cols.items()}
         if isinstance(values.get("label"), str):
             values["label"] = values["label"].strip()
-        msg = _check_values(values, required, names)
+        msg = check_values(values, required, names)
         if msg:
             rows.problems.append(RowProblem(str(path), lineno, msg))
             continue
@@ -280,12 +281,12 @@ def _csv_records(path: Path, text: str) -> Iterator[tuple[int, list[str] | None,
         start = reader.line_num + 1
 
 
-def _read_json_records(
-    path: Path, fmt: Format, wanted: dict[str, Column | None], required: Sequence[str],
+def read_json_records(
+    path: Path, fmt: str, wanted: dict[str, Column | None], required: Sequence[str],
     names: dict[str, str], encoding: str,
-) -> _Rows:
+) -> Rows:
     text = decode_text(open_bytes(path), encoding)
-    rows = _Rows([], [], [])
+    rows = Rows([], [], [])
     keys = {role: col for role, col in wanted.items() if col is not None}
     for role, col in keys.items():
         if not isinstance(col, str):
@@ -304,6 +305,7 @@ def _read_json_records(
     else:
         items = jsonl_items(path, text)
     where = "record" if fmt == "json" and text.lstrip().startswith("[") else "line"
+    seen: dict[str, None] = {}  # every key of every record, in first-seen order
     for lineno, obj, err in items:
         if err is not None:
             rows.problems.append(RowProblem(str(path), lineno, err))
@@ -311,6 +313,7 @@ def _read_json_records(
         if not isinstance(obj, dict):
             rows.problems.append(RowProblem(str(path), lineno, f"expected a JSON object, found {type(obj).__name__}"))
             continue
+        seen.update(dict.fromkeys(obj))
         values: dict[str, Any] = {}
         problem = None
         for role, key in keys.items():
@@ -320,22 +323,26 @@ def _read_json_records(
                     break
                 values[role] = None
                 continue
-            v, problem = _json_value(key, role, obj[key])
+            v, problem = cell_value(key, role, obj[key])
             if problem:
                 break
             values[role] = v
         if problem is None:
-            problem = _check_values(values, required, names)
+            problem = check_values(values, required, names)
         if problem:
             rows.problems.append(RowProblem(str(path), lineno, problem if where == "line" else f"(record) {problem}"))
             continue
         rows.values.append(values)
         rows.lines.append(lineno)
+    for role, key in keys.items():
+        if seen and role in required and key not in seen:  # a wrong name, not bad rows
+            raise column_error(str(path), role, key, list(seen))
     return rows
 
 
-def _json_value(key: str, role: str, v: Any) -> tuple[Any, str | None]:
-    """A JSON field as a string; labels may be numbers or booleans (written as strings)."""
+def cell_value(key: str, role: str, v: Any) -> tuple[Any, str | None]:
+    """A field's value (JSON, Parquet, ``datasets``) as a string; labels may be numbers or booleans
+    (written as strings)."""
     if v is None:
         return None, None
     if isinstance(v, str):
@@ -360,22 +367,3 @@ def jsonl_items(path: Path, text: str) -> Iterator[tuple[int, Any, str | None]]:
             yield lineno, json.loads(line), None
         except json.JSONDecodeError as e:
             yield lineno, None, f"invalid JSON ({e.msg} at column {e.colno})"
-
-
-def read_rows(
-    path: PathLike, wanted: dict[str, Column | None], required: Sequence[str], names: dict[str, str],
-    *, format: str | None, has_header: bool, encoding: str, skip_bad_rows: bool,
-) -> tuple[Path, _Rows]:
-    p = Path(path)
-    fmt: Format = format if format else detect_format(p)  # type: ignore[assignment]
-    if fmt not in ("tsv", "csv", "jsonl", "json"):
-        raise DataError(f"{p}: unknown format {fmt!r}; expected tsv, csv, jsonl or json")
-    if fmt in ("tsv", "csv"):
-        rows = _read_delimited(p, fmt, wanted, required, names, has_header, encoding)
-    else:
-        rows = _read_json_records(p, fmt, wanted, required, names, encoding)
-    raise_or_log(p, rows.problems, skip_bad_rows)
-    if not rows.values:
-        raise DataError(f"{p}: no valid rows" + (f" ({len(rows.problems)} bad)" if rows.problems else ""),
-                        rows.problems)
-    return p, rows

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gptbert.data.readers.formats import MAX_LISTED, Column, DataError, PathLike, RowProblem, read_rows
+from gptbert.data.readers.formats import MAX_LISTED, Column, DataError, PathLike, RowProblem, Unit, position
+from gptbert.data.readers.registry import read_rows
 from gptbert.io.files import atomic_write_json
 from gptbert.io.layout import LABELS_FILE
 
@@ -26,7 +27,7 @@ def take(seq: Sequence[T] | None, idx: Sequence[int]) -> list[T] | None:
 
 @dataclass
 class TaskData:
-    """Texts (and optional pairs) with raw string labels, read from one file."""
+    """Texts (and optional pairs) with raw string labels, read from one file (or table)."""
 
     texts: list[str]
     pairs: list[str] | None = None
@@ -35,7 +36,9 @@ class TaskData:
     bad_rows: list[RowProblem] = field(default_factory=list)
     """Rows that were skipped (only non-empty with ``skip_bad_rows=True``)."""
     lines: list[int] | None = None
-    """Line (or record) number of each example in ``source``."""
+    """Line (or record) number of each example in ``source``; its row index for a table."""
+    unit: Unit = "line"
+    """What ``lines`` count: text lines (from 1) or table rows (from 0, Parquet / datasets)."""
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -52,14 +55,15 @@ class TaskData:
         return len(self.bad_rows)
 
     def where(self, i: int) -> str:
-        """``file:line`` of example ``i`` (for error messages)."""
-        name = Path(self.source).name if self.source else "<data>"
-        return f"{name}:{self.lines[i]}" if self.lines is not None else f"{name}:example {i}"
+        """``file:line`` (``file: row N`` for a table) of example ``i``, for error messages."""
+        if self.lines is None:
+            return f"{Path(self.source).name if self.source else '<data>'}:example {i}"
+        return position(self.source, self.lines[i], self.unit)
 
     def subset(self, idx: Sequence[int]) -> TaskData:
         return TaskData(
             texts=[self.texts[i] for i in idx], pairs=take(self.pairs, idx), labels=take(self.labels, idx),
-            source=self.source, bad_rows=list(self.bad_rows), lines=take(self.lines, idx),
+            source=self.source, bad_rows=list(self.bad_rows), lines=take(self.lines, idx), unit=self.unit,
         )
 
 
@@ -73,25 +77,29 @@ def read_task_file(
     *,
     format: str | None = None,
     encoding: str = "utf-8",
+    split: str | None = None,
 ) -> TaskData:
-    """Read a labelled classification (or pair classification) file.
+    """Read a labelled classification (or pair classification) file: TSV, CSV, JSONL, JSON, Parquet
+    or a Hugging Face datasets folder (``split``, or ``folder:split`` as the path, picks a split).
 
     ``label_column=None`` reads an unlabelled file (``labels`` is None). Columns are header
-    names, or positions (ints) when ``has_header=False``. Without a header the default names
-    mean: text = first column, label = last column, text_pair = second column.
+    names (keys, table columns), or positions (ints) when ``has_header=False``. Without a header
+    the default names mean: text = first column, label = last column, text_pair = second column.
+    Labels come back as strings (numbers written out; ClassLabel ids as their names).
     """
     wanted = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
     required = [r for r in ("text", "text_pair", "label") if wanted[r] is not None]
     names = {"text": "text", "text_pair": "text pair", "label": "label"}
-    p, rows = read_rows(path, wanted, required, names, format=format, has_header=has_header,
-                         encoding=encoding, skip_bad_rows=skip_bad_rows)
+    src, rows = read_rows(path, wanted, required, names, format=format, has_header=has_header,
+                          encoding=encoding, skip_bad_rows=skip_bad_rows, split=split)
     return TaskData(
         texts=[v["text"] for v in rows.values],
         pairs=[v["text_pair"] for v in rows.values] if text_pair_column is not None else None,
         labels=[v["label"] for v in rows.values] if label_column is not None else None,
-        source=str(p),
+        source=src.name,
         bad_rows=rows.problems,
         lines=rows.lines,
+        unit=rows.unit,
     )
 
 
@@ -109,6 +117,8 @@ class PairData:
     source: str | None = None
     bad_rows: list[RowProblem] = field(default_factory=list)
     lines: list[int] | None = None
+    unit: Unit = "line"
+    """What ``lines`` count (see :attr:`TaskData.unit`)."""
 
     def __post_init__(self) -> None:
         if len(self.sources) != len(self.targets):
@@ -123,7 +133,7 @@ class PairData:
 
     def subset(self, idx: Sequence[int]) -> PairData:
         return PairData([self.sources[i] for i in idx], [self.targets[i] for i in idx], self.source,
-                        list(self.bad_rows), take(self.lines, idx))
+                        list(self.bad_rows), take(self.lines, idx), self.unit)
 
 
 def read_pairs_file(
@@ -135,13 +145,15 @@ def read_pairs_file(
     *,
     format: str | None = None,
     encoding: str = "utf-8",
+    split: str | None = None,
 ) -> PairData:
-    """Read source/target pairs from TSV, CSV, JSONL or a JSON array."""
+    """Read source/target pairs from TSV, CSV, JSONL, a JSON array, Parquet or a datasets folder."""
     wanted = {"source": source_column, "target": target_column}
-    p, rows = read_rows(path, wanted, ["source", "target"], {"source": "source", "target": "target"},
-                         format=format, has_header=has_header, encoding=encoding, skip_bad_rows=skip_bad_rows)
-    return PairData([v["source"] for v in rows.values], [v["target"] for v in rows.values], str(p),
-                    rows.problems, rows.lines)
+    src, rows = read_rows(path, wanted, ["source", "target"], {"source": "source", "target": "target"},
+                          format=format, has_header=has_header, encoding=encoding, skip_bad_rows=skip_bad_rows,
+                          split=split)
+    return PairData([v["source"] for v in rows.values], [v["target"] for v in rows.values], src.name,
+                    rows.problems, rows.lines, rows.unit)
 
 
 # --------------------------------------------------------------------------------------
