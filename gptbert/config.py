@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Family = Literal["bert", "gpt", "elmo"]
+Family = Literal["bert", "gpt", "elmo", "hybrid", "encdec"]
+FAMILIES: tuple[str, ...] = get_args(Family)
 HEADS = (None, "pretrain", "mlm", "lm", "classify", "tokens", "qa")
 POOLINGS = ("default", "mean", "cls", "last", "max")
 """How a sentence vector is pooled from the last hidden states (see ``ModelConfig.pooling``)."""
+ENCODER_FAMILIES = ("bert", "hybrid")
+"""Families an encoder-decoder's encoder may have (bidirectional stacks)."""
 
 
 @dataclass
@@ -76,12 +79,25 @@ class ModelConfig:
     freeze_backbone: bool = False
     """Fine-tuning: keep the pre-trained backbone (e.g. ELMo's LSTMs) frozen."""
 
+    # Encoder-decoder fields.
+    cross_attention: bool = False
+    """GPT blocks get a cross-attention sublayer over encoder states (an encoder-decoder's decoder)."""
+    cross_attention_dim: int | None = None
+    """Width of the encoder states cross-attention reads; default n_embd."""
+    encoder: ModelConfig | None = None
+    """family 'encdec': the encoder's config (family 'bert' or 'hybrid', backbone only)."""
+    decoder: ModelConfig | None = None
+    """family 'encdec': the decoder's config (family 'gpt', head 'lm', cross-attention on). The
+    top-level shape fields (vocab_size, block_size, n_embd, n_head, n_layer, pad_token_id, head)
+    mirror the decoder's."""
+
     # Derived.
     head_size: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        if self.family not in ("bert", "gpt", "elmo"):
-            raise ValueError(f"ModelConfig.family: expected 'bert', 'gpt' or 'elmo', got {self.family!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"ModelConfig.family: expected one of {', '.join(map(repr, FAMILIES))}, got {self.family!r}")
+        self._encoder_decoder_fields()
         for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -117,8 +133,34 @@ class ModelConfig:
             self.classifier_dropout = self.dropout
         if self.classifier_bias is None:
             self.classifier_bias = self.family != "gpt"
+        if self.cross_attention and self.family != "gpt":
+            raise ValueError(f"ModelConfig.cross_attention: only GPT decoders have cross-attention, not {self.family!r}")
+        if self.cross_attention and self.cross_attention_dim is None:
+            self.cross_attention_dim = self.n_embd
         self.char_filters = tuple(tuple(f) for f in self.char_filters)  # type: ignore[assignment]
         self.head_size = self.n_embd // self.n_head
+
+    def _encoder_decoder_fields(self) -> None:
+        """family 'encdec': sub-configs from dicts, their roles fixed, top-level fields from the decoder."""
+        if self.family != "encdec":
+            if self.encoder is not None or self.decoder is not None:
+                raise ValueError(f"ModelConfig: encoder / decoder sub-configs are for family 'encdec', not {self.family!r}")
+            return
+        if self.encoder is None or self.decoder is None:
+            raise ValueError("ModelConfig: family 'encdec' needs both an encoder and a decoder config")
+        enc = self.encoder if isinstance(self.encoder, ModelConfig) else ModelConfig.from_dict(self.encoder)
+        dec = self.decoder if isinstance(self.decoder, ModelConfig) else ModelConfig.from_dict(self.decoder)
+        if enc.family not in ENCODER_FAMILIES:
+            raise ValueError(f"ModelConfig.encoder: expected family {' or '.join(ENCODER_FAMILIES)}, got {enc.family!r}")
+        if dec.family != "gpt":
+            raise ValueError(f"ModelConfig.decoder: expected family 'gpt', got {dec.family!r}")
+        if enc.head is not None or (enc.family == "bert" and enc.add_pooler):
+            enc = enc.replace(head=None, add_pooler=False)  # the encoder is a backbone
+        if dec.head != "lm" or not dec.cross_attention or dec.cross_attention_dim != enc.n_embd:
+            dec = dec.replace(head="lm", cross_attention=True, cross_attention_dim=enc.n_embd)
+        self.encoder, self.decoder = enc, dec
+        for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer", "pad_token_id", "head"):
+            setattr(self, name, getattr(dec, name))
 
     @property
     def causal(self) -> bool:
@@ -141,6 +183,12 @@ class ModelConfig:
         data = asdict(self)
         data.pop("head_size")
         data["char_filters"] = [list(f) for f in self.char_filters]
+        for part in ("encoder", "decoder"):  # only an encoder-decoder's config.json names them
+            sub = getattr(self, part)
+            if sub is None:
+                data.pop(part)
+            else:
+                data[part] = sub.to_dict()
         return data
 
     @classmethod
@@ -197,7 +245,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "elmo-medium": dict(family="elmo", n_layer=2, n_head=1, n_embd=512, intermediate_size=2048,
                         block_size=256, vocab_size=_BERT_VOCAB,
                         char_filters=((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))),
+    # GPT-BERT hybrids (Charpentier & Samuel 2024): one stack trained causal + masked-next-token,
+    # BERT's WordPiece vocabulary (it has [MASK]; see gptbert.models.hybrid). hybrid-micro has
+    # gpt-micro's shape, hybrid-mini bert-mini's (the same parameter count, ~11 M).
+    "hybrid-micro": dict(family="hybrid", n_layer=4, n_head=4, n_embd=128, block_size=512, vocab_size=_BERT_VOCAB),
+    "hybrid-mini": dict(family="hybrid", n_layer=4, n_head=4, n_embd=256, block_size=512, vocab_size=_BERT_VOCAB),
 }
+
+
+def _part(name: str) -> dict[str, Any]:
+    return dict(PRESETS[name], name=name)
+
+
+# Encoder-decoders ("bert2gpt"): a BERT encoder, a GPT decoder with cross-attention.
+PRESETS["bert2gpt-micro"] = dict(family="encdec", encoder=_part("bert-tiny"), decoder=_part("gpt-micro"))
+PRESETS["bert2gpt-mini"] = dict(family="encdec", encoder=_part("bert-mini"), decoder=_part("gpt-mini"))
 
 
 def preset_names(family: str | None = None) -> list[str]:

@@ -1,4 +1,5 @@
-"""Text generation for GPT models: greedy, sampling and beam search over a KV cache.
+"""Text generation for GPT models (and hybrids in causal mode, and encoder-decoders given their
+sources): greedy, sampling and beam search over a KV cache.
 
 Reads top to bottom: the config -> logits processors (repetition penalty, top-k,
 top-p) -> input preparation (left padding, truncation) -> the decoding loop
@@ -189,10 +190,18 @@ def _process(scores: Tensor, history: Tensor | None, cfg: GenerationConfig) -> T
 # ----------------------------------------------------------------------------------------
 
 
+DECODER_FAMILIES = ("gpt", "hybrid")
+"""Families that decode causally with an 'lm' head (a hybrid in its causal mode)."""
+
+
 def _model_info(model: nn.Module) -> tuple[int, torch.dtype, torch.device]:
     config = getattr(model, "config", None)
-    if config is None or getattr(config, "family", None) != "gpt" or getattr(config, "head", None) != "lm":
-        raise ValueError("generate() needs a GPT model with an 'lm' head (ModelConfig(family='gpt', head='lm'))")
+    family = getattr(config, "family", None)
+    if family == "encdec":
+        raise ValueError("an encoder-decoder generates from sources: pass generate(..., source=src_ids)")
+    if config is None or family not in DECODER_FAMILIES or getattr(config, "head", None) != "lm":
+        raise ValueError("generate() needs a GPT or hybrid model with an 'lm' head "
+                         "(ModelConfig(family='gpt', head='lm')), or an encoder-decoder with source=")
     p = next(model.parameters())
     return config.block_size, p.dtype, p.device
 
@@ -502,11 +511,17 @@ def generate(
     config: GenerationConfig | None = None,
     *,
     attention_mask: Tensor | None = None,
+    source: Tensor | None = None,
+    source_mask: Tensor | None = None,
     tokenizer: TokenizerLike | None = None,
     generator: torch.Generator | None = None,
     **overrides: Any,
 ) -> Tensor | list[list[int]]:
-    """Continue prompts with a GPT model (``head='lm'``).
+    """Continue prompts with a GPT or hybrid model (``head='lm'``), or an encoder-decoder.
+
+    An encoder-decoder (bert2gpt) needs ``source``, the encoder's ids (B, S) with
+    ``source_mask`` (B, S) where they are padded; it decodes through
+    ``model.conditioned(source, source_mask)`` (the encoder runs once).
 
     ``idx`` is either a (B, T) tensor of ids, left-padded with ``attention_mask`` (B, T)
     where rows differ in length, or a list of prompt id lists (padded here). Keyword
@@ -519,6 +534,8 @@ def generate(
     for ``stop_strings``; ``generator`` overrides ``config.seed``.
     """
     cfg = _resolve_config(config, overrides)
+    if source is not None:
+        model = model.conditioned(source, source_mask)  # type: ignore[operator]
     block_size, _, device = _model_info(model)
     as_lists = not isinstance(idx, Tensor)
     if as_lists:
@@ -556,15 +573,27 @@ def generate(
     return [row[T : T + n] for row, n in zip(out.tolist(), lengths.tolist())]
 
 
+def _end_id(tokenizer: TokenizerLike) -> int | None:
+    """The id that ends a text: EOS, or [SEP] for a WordPiece tokenizer (which has no EOS)."""
+    eos = getattr(tokenizer, "eos_id", None)
+    if eos is None and getattr(tokenizer, "kind", None) == "wordpiece":
+        eos = getattr(tokenizer, "sep_id", None)
+    return eos
+
+
 def _ids_of(tokenizer: TokenizerLike, text: str) -> list[int]:
+    """A prompt's ids. WordPiece encodes ``[CLS] text [SEP]``: the [SEP] would end the text, so it is dropped."""
     enc = tokenizer.encode(text)
-    return list(enc.ids if hasattr(enc, "ids") else enc)
+    ids = list(enc.ids if hasattr(enc, "ids") else enc)
+    if getattr(tokenizer, "kind", None) == "wordpiece" and len(ids) > 1 and ids[-1] == _end_id(tokenizer):
+        ids.pop()
+    return ids
 
 
 def _with_tokenizer_defaults(cfg: GenerationConfig, tokenizer: TokenizerLike) -> GenerationConfig:
     """Use the tokenizer's eos / pad ids where the config names none."""
     changes: dict[str, Any] = {}
-    eos = getattr(tokenizer, "eos_id", None)
+    eos = _end_id(tokenizer)
     if cfg.eos_token_id is None and eos is not None:
         changes["eos_token_id"] = eos
     pad = getattr(tokenizer, "pad_id", None)

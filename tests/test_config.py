@@ -16,7 +16,7 @@ from gptbert.config import PRESETS, ModelConfig, preset_names
     (dict(n_head=-2), r"n_head: expected a positive integer, got -2"),
     (dict(vocab_size=0), r"vocab_size: expected a positive integer"),
     (dict(block_size=2.5), r"block_size: expected a positive integer"),
-    (dict(family="rnn"), r"family: expected 'bert', 'gpt' or 'elmo', got 'rnn'"),
+    (dict(family="rnn"), r"family: expected one of 'bert', 'gpt', 'elmo', 'hybrid', 'encdec', got 'rnn'"),
     (dict(dropout=1.0), r"dropout: expected a value in \[0, 1\)"),
     (dict(head="summarise"), r"head: expected one of"),
     (dict(head="classify", num_labels=0), r"num_labels: expected >= 1"),

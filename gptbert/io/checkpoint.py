@@ -24,7 +24,7 @@ from gptbert.io.layout import CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE, is_hf_dire
 from gptbert.io.weights import load_state, read_weights, write_weights
 from gptbert.models import build_model, config_of
 
-__all__ = ["load_any", "load_model", "read_config", "read_labels", "save_model"]
+__all__ = ["load_any", "load_encoder_decoder", "load_model", "read_config", "read_labels", "save_model"]
 
 
 def save_model(model: nn.Module, directory: str | os.PathLike, *, extra_files: Mapping[str, ExtraFile] | None = None) -> Path:
@@ -81,6 +81,23 @@ def load_any(path: str | os.PathLike, *, device: str | torch.device = "cpu", dty
         f"{path}: not a gptbert or Hugging Face checkpoint directory "
         f"(expected {CONFIG_FILE} with a 'family', or with 'model_type'/'architectures')"
     )
+
+
+def load_encoder_decoder(
+    encoder: str | os.PathLike | nn.Module, decoder: str | os.PathLike | nn.Module, *,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """A bert2gpt encoder-decoder whose halves start from two checkpoints (or loaded models).
+
+    ``encoder``: a BERT (or hybrid) run directory, gptbert checkpoint or Hugging Face BERT
+    directory; ``decoder``: the same for a GPT (a Hugging Face GPT-2 directory included).
+    Their heads are dropped; the cross-attention is new (see
+    :meth:`gptbert.models.encdec.EncoderDecoder.from_models`). Returned in eval mode.
+    """
+    from gptbert.models.encdec import EncoderDecoder
+
+    parts = [load_any(p) if not isinstance(p, nn.Module) else p for p in (encoder, decoder)]
+    return EncoderDecoder.from_models(*parts).to(device).eval()
 
 
 def read_config(path: str | os.PathLike) -> ModelConfig:

@@ -488,6 +488,8 @@ def _check_exportable(config: ModelConfig) -> str:
         problems.append(f"position={config.position!r} (Hugging Face BERT/GPT-2 use learned positions)")
     if not config.bias:
         problems.append("bias=False")
+    if config.cross_attention:
+        problems.append("cross_attention=True (an encoder-decoder's decoder)")
     expected_norm = "post" if config.family == "bert" else "pre"
     if config.norm != expected_norm:
         problems.append(f"norm={config.norm!r} (expected {expected_norm!r})")

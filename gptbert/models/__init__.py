@@ -1,4 +1,5 @@
-"""Models: one shared transformer (``transformer.py``), BERT, GPT and an ELMo-style biLSTM."""
+"""Models: one shared transformer (``transformer.py``), BERT, GPT, an ELMo-style biLSTM, the GPT-BERT
+hybrid (``hybrid.py``) and the BERT-encoder + GPT-decoder ``encdec.py``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def build_model(config: ModelConfig) -> nn.Module:
         from gptbert.models.elmo import ELMo
 
         return ELMo(config)
+    if config.family == "hybrid":
+        from gptbert.models.hybrid import Hybrid
+
+        return Hybrid(config)
+    if config.family == "encdec":
+        from gptbert.models.encdec import EncoderDecoder
+
+        return EncoderDecoder(config)
     raise ValueError(f"unknown model family {config.family!r}")
 
 

@@ -1,13 +1,16 @@
 """The one transformer both families share.
 
-Reads top to bottom: masks -> KV cache -> embeddings -> attention -> MLP -> Block.
-GPT-2 is a stack of pre-LN causal blocks, BERT a stack of post-LN bidirectional
-blocks; the difference is two flags on the same ``Block``.
+Reads top to bottom: masks -> KV cache -> embeddings -> attention (self, cross) -> MLP
+-> Block. GPT-2 is a stack of pre-LN causal blocks, BERT a stack of post-LN bidirectional
+blocks; the difference is two flags on the same ``Block``. A third flag,
+``cross_attention``, gives a block a sublayer that attends to an encoder's states (the
+decoder of an encoder-decoder); the hybrid (GPT-BERT) overrides ``causal`` per call.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -20,16 +23,21 @@ IGNORE_INDEX = -100
 
 
 def attention_mask_for(
-    attention_mask: Tensor | None, *, causal: bool, q_len: int, past_len: int = 0
+    attention_mask: Tensor | None, *, causal: bool, q_len: int, past_len: int = 0,
+    prefix_len: int | Tensor | None = None,
 ) -> Tensor | None:
     """Boolean mask (True = may attend) for ``F.scaled_dot_product_attention``.
 
     ``attention_mask`` is (B, past_len + q_len) with 1 for real tokens. Returns None
     when SDPA needs no explicit mask: no padding and either bidirectional, a single
     causal query, or a causal prefix with no past (then ``is_causal`` is used).
+    ``prefix_len`` (an int or (B,), causal only) makes a prefix LM: the keys before it
+    are visible to every query, the rest causally.
     """
     k_len = past_len + q_len
-    if attention_mask is None and (not causal or q_len == 1 or past_len == 0):
+    if prefix_len is not None and not causal:
+        raise ValueError("prefix_len is for causal masks (a prefix LM); a bidirectional mask sees everything")
+    if attention_mask is None and prefix_len is None and (not causal or q_len == 1 or past_len == 0):
         return None
     if attention_mask is not None:
         if attention_mask.size(-1) != k_len:
@@ -41,7 +49,11 @@ def attention_mask_for(
         device = keep.device
         q_pos = torch.arange(past_len, k_len, device=device)[:, None]  # (Tq, 1)
         k_pos = torch.arange(k_len, device=device)[None, :]  # (1, Tk)
-        keep = keep & (k_pos <= q_pos)  # (B, 1, Tq, Tk)
+        visible = k_pos <= q_pos  # (Tq, Tk)
+        if prefix_len is not None:
+            prefix = torch.as_tensor(prefix_len, device=device).reshape(-1, 1, 1, 1)  # (B or 1, 1, 1, 1)
+            visible = visible | (k_pos < prefix)  # (B, 1, Tq, Tk)
+        keep = keep & visible  # (B, 1, Tq, Tk)
     # A row with nothing to attend to (a pad query before the first real token under
     # left padding) would give NaN; let it attend everywhere, its output is ignored.
     return keep | ~keep.any(dim=-1, keepdim=True)
@@ -51,7 +63,9 @@ class KVCache:
     """Pre-allocated keys and values of every layer for incremental decoding.
 
     Buffers are allocated once for ``max_len`` positions; ``update`` writes the new
-    step in place and returns views of everything filled so far.
+    step in place and returns views of everything filled so far. Cross-attention keys
+    and values (an encoder-decoder's decoder) depend on the encoder states only: ``cross``
+    computes them once per layer and returns the same tensors at every later step.
     """
 
     def __init__(
@@ -67,6 +81,7 @@ class KVCache:
         self.max_len = max_len
         self.k = [torch.zeros(batch_size, nh, max_len, head_size, dtype=dtype, device=device) for nh in n_heads]
         self.v = [torch.zeros_like(k) for k in self.k]
+        self.cross_kv: list[tuple[Tensor, Tensor] | None] = [None] * len(n_heads)
         self.length = 0
 
     @classmethod
@@ -83,6 +98,13 @@ class KVCache:
         self.v[layer][:, :, start:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, nh, end, hs)
 
+    def cross(self, layer: int, compute: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """Cross-attention keys and values of ``layer``: ``compute()`` on the first call, then cached."""
+        kv = self.cross_kv[layer]
+        if kv is None:
+            kv = self.cross_kv[layer] = compute()  # 2 x (B, nh, S, hs)
+        return kv
+
     def advance(self, n: int) -> None:
         self.length += n
 
@@ -91,6 +113,9 @@ class KVCache:
         for i in range(len(self.k)):
             self.k[i] = self.k[i].index_select(0, index)
             self.v[i] = self.v[i].index_select(0, index)
+            kv = self.cross_kv[i]
+            if kv is not None:
+                self.cross_kv[i] = (kv[0].index_select(0, index), kv[1].index_select(0, index))
 
 
 def sinusoidal_table(n_pos: int, dim: int) -> Tensor:
@@ -158,7 +183,11 @@ class SelfAttention(nn.Module):
         self.attn_dropout = config.dropout
         self.causal = causal
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, cache: KVCache | None = None, layer: int = 0,
+        causal: bool | None = None,
+    ) -> Tensor:
+        """``causal`` None: the layer's own; True / False override it for this call (the hybrid)."""
         B, T, _ = x.shape
         q, k, v = self.qkv(x).split(self.n_head * self.head_size, dim=2)  # 3 x (B, T, nh*hs)
         q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
@@ -168,9 +197,54 @@ class SelfAttention(nn.Module):
         if cache is not None:
             past_len = cache.length
             k, v = cache.update(layer, k, v)  # (B, nh, past+T, hs)
-        is_causal = self.causal and mask is None and T > 1 and past_len == 0
+        causal = self.causal if causal is None else causal
+        is_causal = causal and mask is None and T > 1 and past_len == 0
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=is_causal
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_size)  # (B, T, nh*hs)
+        return self.resid_drop(self.proj(y))  # (B, T, C)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from a decoder's states (queries) to an encoder's states (keys, values).
+
+    Keys and values come from one fused projection of the encoder states, whose width
+    ``config.cross_attention_dim`` may differ from the decoder's ``n_embd``. With a
+    ``KVCache`` they are computed on the first step and reused after.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_head, self.head_size = config.n_head, config.head_size
+        inner = self.n_head * self.head_size
+        enc_dim = config.cross_attention_dim or config.n_embd
+        self.q = nn.Linear(config.n_embd, inner, bias=config.bias)
+        self.kv = nn.Linear(enc_dim, 2 * inner, bias=config.bias)
+        self.proj = nn.Linear(inner, config.n_embd, bias=config.bias)
+        self.resid_drop = nn.Dropout(config.dropout)
+        self.attn_dropout = config.dropout
+
+    def keys_values(self, encoder_states: Tensor) -> tuple[Tensor, Tensor]:
+        B, S, _ = encoder_states.shape
+        k, v = self.kv(encoder_states).split(self.n_head * self.head_size, dim=2)  # 2 x (B, S, nh*hs)
+        k = k.view(B, S, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, S, hs)
+        v = v.view(B, S, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, S, hs)
+        return k, v
+
+    def forward(
+        self, x: Tensor, encoder_states: Tensor, encoder_mask: Tensor | None = None,
+        cache: KVCache | None = None, layer: int = 0,
+    ) -> Tensor:
+        """x (B, T, C), encoder_states (B, S, C_enc), encoder_mask (B, 1, 1, S) bool or None."""
+        B, T, _ = x.shape
+        q = self.q(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.cross(layer, lambda: self.keys_values(encoder_states))  # (B, nh, S, hs)
+        else:
+            k, v = self.keys_values(encoder_states)  # (B, nh, S, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=encoder_mask, dropout_p=self.attn_dropout if self.training else 0.0
         )  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_size)  # (B, T, nh*hs)
         return self.resid_drop(self.proj(y))  # (B, T, C)
@@ -195,9 +269,15 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One transformer layer. ``causal`` picks the mask, ``config.norm`` pre- or post-LN."""
+    """One transformer layer. ``causal`` picks the mask, ``config.norm`` pre- or post-LN.
 
-    def __init__(self, config: ModelConfig, causal: bool, n_head: int | None = None) -> None:
+    ``cross_attention`` adds a sublayer between self-attention and the MLP that attends to
+    ``encoder_states`` (B, S, C_enc) under ``encoder_mask`` (B, 1, 1, S), normalised like
+    the other two (its LayerNorm is ``ln_cross``).
+    """
+
+    def __init__(self, config: ModelConfig, causal: bool, n_head: int | None = None, *,
+                 cross_attention: bool = False) -> None:
         super().__init__()
         C, eps = config.n_embd, config.layer_norm_eps
         self.pre_norm = config.norm == "pre"
@@ -205,13 +285,25 @@ class Block(nn.Module):
         self.attn = SelfAttention(config, causal, n_head)
         self.ln_2 = nn.LayerNorm(C, eps=eps, bias=config.bias)
         self.mlp = MLP(config)
+        self.ln_cross = nn.LayerNorm(C, eps=eps, bias=config.bias) if cross_attention else None
+        self.cross_attn = CrossAttention(config) if cross_attention else None
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, cache: KVCache | None = None, layer: int = 0, *,
+        causal: bool | None = None, encoder_states: Tensor | None = None, encoder_mask: Tensor | None = None,
+    ) -> Tensor:
+        cross = self.cross_attn
+        if cross is not None and encoder_states is None:
+            raise ValueError("this block has cross-attention: pass encoder_states")
         if self.pre_norm:  # GPT-2
-            x = x + self.attn(self.ln_1(x), mask, cache, layer)
+            x = x + self.attn(self.ln_1(x), mask, cache, layer, causal)
+            if cross is not None:
+                x = x + cross(self.ln_cross(x), encoder_states, encoder_mask, cache, layer)
             x = x + self.mlp(self.ln_2(x))
         else:  # BERT
-            x = self.ln_1(x + self.attn(x, mask, cache, layer))
+            x = self.ln_1(x + self.attn(x, mask, cache, layer, causal))
+            if cross is not None:
+                x = self.ln_cross(x + cross(x, encoder_states, encoder_mask, cache, layer))
             x = self.ln_2(x + self.mlp(x))
         return x  # (B, T, C)
 
@@ -222,7 +314,7 @@ def init_weights(module: nn.Module, config: ModelConfig) -> None:
     for name, m in module.named_modules():
         if isinstance(m, nn.Linear):
             scale = 1.0
-            if config.family == "gpt" and name.endswith(("attn.proj", "mlp.proj")):
+            if config.family in ("gpt", "hybrid") and name.endswith(("attn.proj", "mlp.proj")):
                 scale = 1.0 / math.sqrt(2 * config.n_layer)
             nn.init.normal_(m.weight, mean=0.0, std=std * scale)
             if m.bias is not None:

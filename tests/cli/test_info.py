@@ -52,7 +52,8 @@ def test_info_does_not_import_torch_for_presets():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-HEADS = {"bert": [None, "pretrain", "mlm", "classify", "tokens", "qa"], "gpt": [None, "lm", "classify", "tokens", "qa"]}
+HEADS = {"bert": [None, "pretrain", "mlm", "classify", "tokens", "qa"], "gpt": [None, "lm", "classify", "tokens", "qa"],
+         "hybrid": [None, "lm", "classify", "tokens", "qa"], "encdec": ["lm"]}
 
 
 BIG = ("bert-large", "gpt2-medium", "gpt2-large", "gpt2-xl")

@@ -11,6 +11,8 @@ pairs, shifting, packing) happens here, before the batch reaches the model.
   cut into blocks; memmap-friendly) and :class:`CausalLMCollator` (one example per row, padded).
 * ELMo (``elmo``): :class:`ElmoLMCollator` (forward and backward next-token targets plus
   character ids for a character CNN).
+* GPT-BERT hybrid (``hybrid``): :class:`HybridLMCollator` (causal and masked next-token batches
+  mixed at a causal fraction, ``batch["mode"]`` naming each) and :func:`masked_next_token_targets`.
 * ``common``: the tokenizer protocol, seeded generators, padding.
 
 Batches are dicts of tensors, called as ``model(**batch)``. Every builder is
@@ -50,6 +52,11 @@ from gptbert.data.objectives.causal import (
     join_documents,
     pack_blocks,
 )
+from gptbert.data.objectives.hybrid import (
+    PAPER_CAUSAL_FRACTION,
+    HybridLMCollator,
+    masked_next_token_targets,
+)
 from gptbert.data.objectives.elmo import (
     CHAR_BOS,
     CHAR_BOW,
@@ -77,8 +84,10 @@ __all__ = [
     "CHAR_VOCAB_SIZE",
     "CausalLMCollator",
     "ElmoLMCollator",
+    "HybridLMCollator",
     "IGNORE_INDEX",
     "MLMCollator",
+    "PAPER_CAUSAL_FRACTION",
     "PackedBlocks",
     "PairExample",
     "TokenizerLike",
@@ -91,6 +100,7 @@ __all__ = [
     "eos_or_sep",
     "join_documents",
     "mask_tokens",
+    "masked_next_token_targets",
     "pack_blocks",
     "pad_sequences",
     "renumber_words",
