@@ -69,3 +69,19 @@ def test_readme_commands_parse(line: str) -> None:
 
 def test_readme_has_commands() -> None:
     assert len(_commands()) >= 10
+
+
+def test_readme_activates_the_venv_right_after_the_two_commands() -> None:
+    """`make demo` / `make test` create .venv; the next block puts `gptbert` on PATH."""
+    assert _blocks("bash")[1].strip() == ". .venv/bin/activate"
+
+
+def test_readme_data_paths_exist(shared_data: Path) -> None:
+    """Every ../shared/data file a README command reads is there (no made-up corpus.txt)."""
+    root = README.parent
+    paths = sorted({p for line in _commands() for p in re.findall(r"\.\./shared/data/\S+", line)})
+    assert paths
+    missing = [p for p in paths if not (root / p).exists() and not (shared_data / p.split("data/", 1)[1]).exists()]
+    assert not missing, missing
+    for line in _commands():
+        assert not re.search(r"(?:^|\s)corpus\.txt\b", line), line

@@ -1,8 +1,9 @@
 """A run and its compressed copy side by side: size on disk, batch-1 latency, batch-32
 throughput and (for a classifier with a labelled dev file) dev accuracy.
 
-    texts, scored = dev_set(run, "dev.tsv", max_examples=500)
+    texts, scored = dev_set(run, "dev.tsv")          # every row of dev.tsv is scored
     before = measure(run, run_dir / WEIGHTS_FILE, texts, scored)
+    before["dev"], before["dev_rows"]                # accuracy and the rows it was scored on
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ PROBE_TEXTS = ("a short example sentence .", "the plot moves slowly but the acti
 """What the timing reads when no dev file is given."""
 
 
-def dev_set(run: Any, dev_path: str | None, max_examples: int) -> tuple[list[str], list[Any]]:
+def dev_set(run: Any, dev_path: str | None, max_examples: int | None = None) -> tuple[list[str], list[Any]]:
     """(timing texts, scored examples), read once from ``dev_path`` in the run's columns and labels.
 
-    Timing uses the first 64 texts (a few fixed sentences without a dev file); quality the first
-    ``max_examples`` labelled examples (none without a dev file or for a non-classifier run).
+    Timing uses the first 64 texts (a few fixed sentences without a dev file); quality every
+    labelled example, or the first ``max_examples`` (none without a dev file or for a
+    non-classifier run; malformed rows are skipped).
     """
     if not dev_path:
         return list(PROBE_TEXTS), []
@@ -69,10 +71,12 @@ def dev_accuracy(run: Any, examples: list[Any]) -> float:
 
 
 def measure(run: Any, weights: str | Path, texts: list[str], scored: list[Any]) -> dict[str, Any]:
-    """Size of ``weights`` (MB), speed on ``texts`` and, when ``scored`` is not empty, dev accuracy."""
+    """Size of ``weights`` (MB), speed on ``texts`` and, when ``scored`` is not empty, dev accuracy
+    (``dev``) and the number of rows it was scored on (``dev_rows``)."""
     from gptbert.measure import saved_size_mb
 
     out: dict[str, Any] = {"size_mb": saved_size_mb(weights), **speed(run, texts)}
     if scored:
         out["dev"] = dev_accuracy(run, scored)
+        out["dev_rows"] = len(scored)
     return out

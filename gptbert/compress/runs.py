@@ -52,18 +52,21 @@ def recover(run: Any, model: Any, method: str, train_path: str, train: Mapping[s
     """Recovery fine-tuning of a pruned classifier on ``train_path`` (pruned weights kept at zero).
 
     ``train``: :func:`training_args` keywords (lr defaults to 5e-5); its checkpoints go to a
-    temporary folder, not to the output.
+    temporary folder, not to the output. The best dev accuracy (``best``) comes with the rows it
+    was scored on (``best_dev_rows``: ``dev_path``, else a seeded split of ``train_path``).
     """
     from gptbert.compress import KeepPrunedZero, masks_from_zeros, sparsity
-    from gptbert.recipes import recovery_finetune
+    from gptbert.recipes import classifier_data, recovery_finetune
 
     callbacks = [KeepPrunedZero(masks_from_zeros(model))] if method == "prune-magnitude" else []
     with tempfile.TemporaryDirectory(prefix="gptbert-recover-") as tmp:  # its checkpoints are not the output
         targs = training_args(tmp, **_with_lr(train, 5e-5))
         result = recovery_finetune(model, run, train_path, targs, dev_path=dev_path, max_train=max_train,
                                    callbacks=callbacks)
+    dev = classifier_data(run, train_path, dev_path, seed=targs.seed, max_train=max_train).dev  # what fit scored
     rec: dict[str, Any] = {"steps": result.steps, "stop_reason": result.stop_reason,
-                           "train_s": round(result.wall_time, 1), "best": result.best_metric}
+                           "train_s": round(result.wall_time, 1), "best": result.best_metric,
+                           "best_dev_rows": len(dev), "best_dev_on": dev_path or "a split of the training file"}
     if method == "prune-magnitude":
         rec["sparsity_after"] = sparsity(model)
     return rec
@@ -103,7 +106,8 @@ def distill_run(run_dir: str | Path, student: str, train_path: str, out: str | P
     """Train ``student`` (a preset or a run / HF directory) on the soft targets of the classifier in
     ``run_dir`` (weighted ``alpha``, at ``temperature``) plus the hard labels of ``train_path``; save it
     as a run in ``out`` and measure it. ``train``: :func:`training_args` keywords (lr defaults to 1e-3
-    for a preset student, else 5e-5)."""
+    for a preset student, else 5e-5). Teacher and student dev accuracy are scored on the same
+    ``dev_rows`` rows (``dev_path``, else a seeded split of ``train_path``)."""
     from gptbert.config import PRESETS
     from gptbert.recipes import distill
     from gptbert.run import load_run
@@ -115,5 +119,7 @@ def distill_run(run_dir: str | Path, student: str, train_path: str, out: str | P
     # Scored with the teacher's label map: the student was trained with it.
     after = measure(load_run(path), Path(path) / WEIGHTS_FILE, texts, scored)
     return {"out": str(path), "student": student, "steps": result.steps, "stop_reason": result.stop_reason,
-            "compressed": after, "teacher_dev_accuracy": extra["teacher_dev"].get("accuracy"),
-            "student_dev_accuracy": extra["dev"].get("accuracy")}
+            "train_s": round(result.wall_time, 1), "compressed": after,
+            "teacher_dev_accuracy": extra["teacher_dev"].get("accuracy"),
+            "student_dev_accuracy": extra["dev"].get("accuracy"), "dev_rows": extra["dev"].get("n"),
+            "dev_on": dev_path or "a split of the training file"}

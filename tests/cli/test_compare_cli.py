@@ -83,8 +83,8 @@ def test_compare_end_to_end(first):
     assert [c.family for c in comp.candidates] == ["bert", "gpt", "elmo", "other"]
     assert comp.task == "classify" and comp.precisions == ["fp32", "bf16"]
     assert "pre-training 2s" in (comp.budget or "") and "fine-tuning 2s" in (comp.budget or "")
-    assert comp.dataset_profile["train"]["n_examples"] == 96 and comp.dataset_profile["dev"]["n_examples"] == 160
-    assert comp.dataset_profile["baselines"]["majority_dev_accuracy"] == pytest.approx(81 / 160)
+    assert comp.dataset_profile["train"]["n_examples"] == 96 and comp.dataset_profile["dev"]["n_examples"] == 400
+    assert comp.dataset_profile["baselines"]["majority_dev_accuracy"] == pytest.approx(209 / 400)
     assert comp.hardware.get("cpu_model") is not None and "load_average_1m_start" in comp.hardware
     for c in comp.candidates[:3]:
         assert c.ok, c.error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_compress_writes_a_loadable_run(method: str, extra: list[str], clf_run: 
 
     out = tmp_path / method
     assert main(["compress", str(clf_run), "--method", method, "--out", str(out), *extra,
-                 "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "40"]) == 0
+                 "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "40", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert 0.0 <= report["compressed"]["dev"] <= 1.0 and report["original"]["size_mb"] > 0
     for side in ("original", "compressed"):
@@ -46,7 +47,8 @@ def test_compress_writes_a_loadable_run(method: str, extra: list[str], clf_run: 
 
 
 def test_export_onnx_checked(clf_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compress", str(clf_run), "--method", "export", "--format", "onnx", "--out", str(tmp_path / "x")]) == 0
+    assert main(["compress", str(clf_run), "--method", "export", "--format", "onnx", "--out", str(tmp_path / "x"),
+                 "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["checked_against_pytorch"] is True
     assert (tmp_path / "x" / "model.onnx").is_file()
 
@@ -74,7 +76,7 @@ def test_distill_trains_a_student_run(student: str, clf_run: Path, small_train: 
     out = tmp_path / student
     assert main(["compress", str(clf_run), "--method", "distill", "--student", student, "--train", str(small_train),
                  "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "40", "--max-steps", "6",
-                 "--batch-size", "16", "--vocab-size", "300", "--no-progress", "--out", str(out)]) == 0
+                 "--batch-size", "16", "--vocab-size", "300", "--no-progress", "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] == 6 and 0.0 <= report["student_dev_accuracy"] <= 1.0
     assert 0.0 <= report["teacher_dev_accuracy"] <= 1.0
@@ -104,7 +106,7 @@ def test_pruning_with_recovery_fine_tuning(method: str, extra: list[str], clf_ru
 
     out = tmp_path / method
     assert main(["compress", str(clf_run), "--method", method, *extra, "--train", str(small_train),
-                 "--max-steps", "4", "--batch-size", "16", "--no-progress", "--out", str(out)]) == 0
+                 "--max-steps", "4", "--batch-size", "16", "--no-progress", "--out", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)["info"]
     assert info["recovery"]["steps"] == 4
     pruned = load_run(out).model
@@ -124,3 +126,48 @@ def torch_equal(a, b) -> bool:  # noqa: ANN001
     import torch
 
     return a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def test_dev_scores_every_row_and_says_how_many(clf_run: Path, shared_data: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --max-examples the whole dev file is scored; the summary and the JSON give the count."""
+    dev = shared_data / "sst2" / "dev.tsv"
+    rows = len(dev.read_text(encoding="utf-8").splitlines()) - 1  # 872 in SST-2
+    json_out = tmp_path / "report.json"
+    assert main(["compress", str(clf_run), "--method", "int8-dynamic", "--out", str(tmp_path / "q"),
+                 "--dev", str(dev), "--json-out", str(json_out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"compressed {clf_run} with int8-dynamic in ")
+    assert re.search(rf"dev accuracy +\d\.\d{{3}} -> \d\.\d{{3}} \({rows:,} rows; ", text)
+    assert re.search(r"size on disk +[\d.]+ -> [\d.]+ MB \([\d.]+x smaller\)", text)
+    assert re.search(r"latency, batch 1 +p50 [\d.]+ -> [\d.]+ ms \(.*\); p95 ", text)
+    assert re.search(r"throughput, batch 32 +[\d,.]+ -> [\d,.]+ items/s \(", text)
+    assert f"run: {tmp_path / 'q'}" in text and '"loss"' not in text and "{" not in text
+    report = json.loads(json_out.read_text(encoding="utf-8"))
+    assert report["original"]["dev_rows"] == report["compressed"]["dev_rows"] == rows
+
+
+def test_max_examples_is_reported(clf_run: Path, shared_data: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compress", str(clf_run), "--method", "bf16", "--out", str(tmp_path / "b"),
+                 "--dev", str(shared_data / "sst2" / "dev.tsv"), "--max-examples", "25"]) == 0
+    assert "(25 rows; " in capsys.readouterr().out
+
+
+def test_summary_of_recovery_and_distillation(clf_run: Path, small_train: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compress", str(clf_run), "--method", "prune-heads", "--heads", "1", "--train", str(small_train),
+                 "--max-steps", "2", "--batch-size", "16", "--no-progress", "--out", str(tmp_path / "p")]) == 0
+    text = capsys.readouterr().out
+    # No --dev: the recovery's dev is a 10 % split of the 160 training rows; no dev accuracy of the runs.
+    assert re.search(r"recovery fine-tuning +2 steps in \d+s \(stopped: max steps\), best dev accuracy "
+                     r"\d\.\d{3} \(16 rows\)", text)
+    assert "dev accuracy          not measured (give --dev FILE" in text
+    assert main(["compress", str(clf_run), "--method", "distill", "--student", "bert-tiny", "--train",
+                 str(small_train), "--max-steps", "2", "--batch-size", "16", "--vocab-size", "300",
+                 "--no-progress", "--out", str(tmp_path / "d")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"distilled {clf_run} into bert-tiny in ")
+    assert re.search(r"teacher dev accuracy +\d\.\d{3} \(16 rows\)", text)
+    assert re.search(r"student dev accuracy +\d\.\d{3} \(16 rows\)", text)
+    assert f"run: {tmp_path / 'd'}" in text
