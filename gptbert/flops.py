@@ -84,7 +84,7 @@ def count_parameters_analytic(config: ModelConfig) -> ParameterCount | None:
         if head == "lm" and not config.tie_word_embeddings:
             body += V * C
     if head in ("classify", "tokens"):
-        body += _linear(C, config.num_labels, bias=not (config.family in ("gpt", "hybrid") and head == "classify"))
+        body += _linear(C, config.num_labels, bias=bool(config.classifier_bias) if head == "classify" else True)
     elif head == "qa":
         body += _linear(C, 2)
     return ParameterCount(total=embedding + body, embedding=embedding)
