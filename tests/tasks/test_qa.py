@@ -147,10 +147,14 @@ def test_top_windows_keeps_the_windows_sharing_most_question_words(runs_root, sh
     feats = qa_features.windows(examples, tok, max_len=64, doc_stride=32)
     n_long = sum(f.example_id == "long" for f in feats)
     assert n_long > 10
-    kept = qa_features.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, 2)
+    # How many windows hold the whole phrase depends on the tokenizer, and training a WordPiece
+    # vocabulary is not deterministic across processes (huggingface/tokenizers#1794): keep that many.
+    holding = [f.window for f in feats if f.example_id == "long" and "misery index" in f.context[slice(*f.context_span)]]
+    assert 1 <= len(holding) < n_long
+    kept = qa_features.top_windows_by_overlap(feats, {e["id"]: e["question"] for e in examples}, len(holding))
     long_kept = [f for f in kept if f.example_id == "long"]
-    assert len(long_kept) == 2 and [f.example_id for f in kept].count("short") == 1  # a short context keeps all
-    assert all("misery index" in f.context[slice(*f.context_span)] for f in long_kept)
+    assert [f.example_id for f in kept].count("short") == 1  # a short context keeps all
+    assert [f.window for f in long_kept] == holding
     assert [f.window for f in long_kept] == sorted(f.window for f in long_kept)  # original order
     for f in long_kept:  # context_span is the text the window's tokens cover
         first, last = f.char_span(f.context_start), f.char_span(f.context_start + f.num_context_tokens - 1)
