@@ -13,8 +13,9 @@ The classifier helpers at the end (:func:`classifier_data`, :func:`classify_batc
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,13 @@ import torch
 import torch.nn as nn
 
 from gptbert.config import PRESETS, ModelConfig
+from gptbert.finetune_recipe import example_lengths
 from gptbert.run import Distillation, Run, TaskInfo, load_run, save_run
 from gptbert.source import family_of, resolve_source, tokenizer_kind
 from gptbert.tasks import TASKS, Task, TaskOptions, get_task, task_of
 from gptbert.tasks.common import floats, run_tokenizer
 from gptbert.tokenizer import Tokenizer
-from gptbert.training import FitResult, TrainArgs, fit
+from gptbert.training import FitResult, TrainArgs, fit, resolve_precision
 
 TEXT_SUFFIXES = (".txt", ".text")
 """Files :func:`evaluate` scores with language-model metrics, whatever the run's task."""
@@ -113,6 +115,7 @@ def pretrain(
     """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory."""
     from gptbert.tasks.pretrain import PretrainOptions, pretrain_data
 
+    resolve_precision(args)
     src = resolve_source(spec, head=TASKS["pretrain"].head(family_of(spec)), tokenizer=tokenizer,
                          vocab_size=vocab_size, files=files, max_len=max_len, seed=args.seed, overrides=overrides)
     data = pretrain_data(src.model.config, src.tokenizer, files, max_len=max_len, seed=args.seed,  # type: ignore[arg-type]
@@ -145,13 +148,20 @@ def finetune(
     skip_bad_rows: bool = False,
     max_train: int | None = None,
     overrides: dict[str, Any] | None = None,
+    recipe: str | None = None,
+    explicit: Collection[str] = (),
 ) -> tuple[Path, FitResult, dict[str, Any]]:
     """Fine-tune ``spec`` (preset, run or HF directory) on ``task``; write a run directory.
 
     ``options``: the task's options (e.g. :class:`gptbert.tasks.classify.ClassifyOptions`),
-    or a mapping of which the task keeps the keys it has. Returns (run directory, fit result,
-    ``{"dev": final dev evaluation}``).
+    or a mapping of which the task keeps the keys it has. ``recipe='auto'``: the budget-aware
+    recipe of :mod:`gptbert.finetune_recipe` (pooling, linear-probe head, learning rates, frozen
+    word embeddings, max_len from the data, batches of similar length) plans every setting not
+    named in ``explicit`` (TrainArgs field names, and ``max_len``); the plan and its reasons are
+    kept in the run's metrics.json. Returns (run directory, fit result, ``{"dev": final dev
+    evaluation, "recipe": the plan or None}``).
     """
+    resolve_precision(args)
     t = get_task(task)
     family = family_of(spec)
     head = t.head(family)
@@ -162,20 +172,60 @@ def finetune(
     model, tok = src.model, src.tokenizer
     out = Path(out_dir)
     start = time.perf_counter()
+    plan = None
+    if recipe == "auto":
+        model, args, max_len, plan = _apply_recipe(spec, t, src, data, args, max_len, explicit)
+    elif recipe is not None:
+        raise ValueError(f"recipe: expected 'auto' or None, got {recipe!r}")
     fitting = t.fitting(model, tok, data, max_len=max_len, precision=args.precision, seed=args.seed)
     prepare_args(args, out, fitting.metric)
+    lengths = example_lengths(fitting.train) if args.group_by_length else None
     if fitting.dev_data is not None:
-        result = fit(model, args, fitting.train, fitting.collate, dev_data=fitting.dev_data)
+        result = fit(model, args, fitting.train, fitting.collate, dev_data=fitting.dev_data, lengths=lengths)
         final = fitting.evaluate(model)
     else:
         memo = _Memo(fitting.evaluate)
-        result = fit(model, args, fitting.train, fitting.collate, eval_fn=memo)
+        result = fit(model, args, fitting.train, fitting.collate, eval_fn=memo, lengths=lengths)
         final = memo.final(model, args, result)
     info = TaskInfo(task=t.name, max_len=max_len, options=fitting.options, source=spec, train=str(train_path),
                     dev=dev_path)
     metrics = {"finetune": _fit_summary(result), **t.run_metrics(final), "wall_s": time.perf_counter() - start}
+    if plan is not None:
+        metrics["recipe"] = plan.to_dict()
     save_run(out, model, tok, info, labels=fitting.labels, metrics=metrics, args=asdict(args))
-    return out, result, {"dev": final}
+    return out, result, {"dev": final, "recipe": plan}
+
+
+def _apply_recipe(spec: str, task: Task, src: Any, data: Any, args: TrainArgs, max_len: int,
+                  explicit: Collection[str]) -> tuple[nn.Module, TrainArgs, int, Any]:
+    """Plan the budget-aware recipe and apply it: (model, training arguments, max_len, the plan)."""
+    from gptbert import finetune_recipe as fr
+
+    started = time.perf_counter()
+    model, tok = src.model, src.tokenizer
+    config: ModelConfig = model.config  # type: ignore[assignment]
+    classify = task.name == "classify"
+    if "max_len" not in explicit and classify:
+        pairs = [it[1] for it in data.train] if any(it[1] for it in data.train) else None
+        max_len = fr.data_max_len(tok, [it[0] for it in data.train], pairs, config.block_size, seed=args.seed)
+    pooling, pooling_from, trained_head = None, "", False
+    if src.pretrained and classify:
+        pooling, pooling_from = fr.source_pooling(spec, config)
+        trained_head = config.head == "classify" and fr.source_labels(spec) == list(data.labels or [])
+    plan = fr.plan(task.name, config, pretrained=src.pretrained, n_train=len(data.train), max_len=max_len,
+                   has_trained_head=trained_head, pooling=pooling, pooling_from=pooling_from)
+    args = fr.train_args(plan, args, explicit)
+    if classify:
+        model = fr.prepare(plan, model, tok, data.train, task.num_labels(data), budget_s=args.time_budget_s,
+                           seed=args.seed, precision=args.precision)
+    elif plan.freeze_embeddings:
+        model = fr.prepare(dataclasses.replace(plan, probe=False, pooling=None), model, tok, data.train, 0,
+                           budget_s=args.time_budget_s, seed=args.seed)
+    used = time.perf_counter() - started
+    if args.time_budget_s is not None:  # the probe's time is part of the budget
+        args = dataclasses.replace(args, time_budget=f"{max(1.0, args.time_budget_s - used):.3f}s")
+    plan.reasons["time"] = f"{used:.1f} s planning and probing, taken out of the time budget"
+    return model, args, max_len, plan
 
 
 # ---------------------------------------------------------------------------------------
@@ -284,6 +334,7 @@ def recovery_finetune(
     pruned weights stay zero); evaluation on ``dev_path`` (or a split of ``train_path``) picks
     the best weights.
     """
+    resolve_precision(args)
     from gptbert.tasks import classify
 
     if run.tokenizer is None:
@@ -322,6 +373,7 @@ def distill(
     of a BERT teacher, say) gets its own tokenizer trained on the training texts, and each model
     reads the same sentences through its own collator every step.
     """
+    resolve_precision(args)
     from gptbert.compress.distill import distill as distill_logits
     from gptbert.tasks import classify
 

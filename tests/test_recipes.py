@@ -101,7 +101,7 @@ def test_cli_finetune_preset_from_scratch_and_refuses_nonempty_out(sst2_small: t
     train, _ = sst2_small
     out = tmp_path / "gpt"
     argv = ["finetune", "--model", "gpt-nano", "--task", "classify", "--train", str(train), "--out", str(out),
-            "--vocab-size", "400", "--max-len", "32", "--max-steps", "3", "--batch-size", "8", "--no-progress"]
+            "--vocab-size", "400", "--max-len", "32", "--max-steps", "3", "--batch-size", "8", "--no-progress", "--json"]
     assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["steps"] == 3 and "accuracy" in printed["dev"]
@@ -143,3 +143,16 @@ def test_errors_name_the_problem(runs_root, shared_data, tmp_path):
     with pytest.raises(ValueError, match="ELMo has no generation"):
         recipes.finetune("elmo-small", "generate", str(_runs.pair_files(runs_root, shared_data)["train"]),
                          tmp_path / "o", _runs.train_args(1))
+
+
+def test_cli_finetune_prints_a_summary(sst2_small: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    train, _ = sst2_small
+    out = tmp_path / "bert"
+    assert main(["finetune", "--model", "bert-tiny", "--train", str(train), "--out", str(out), "--vocab-size", "400",
+                 "--max-steps", "3", "--batch-size", "8", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"fine-tuned bert-tiny on {train} (classify)")
+    assert "3 steps in" in text and "dev accuracy" in text and "rows)" in text and f"run: {out}" in text
+    assert "recipe" in text and "preset: lr 0.001" in text  # bert-tiny: a 128-wide post-LN preset
+    assert "{" not in text

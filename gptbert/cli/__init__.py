@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command is not None:
+        from gptbert.cli._args import given_options
+
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+        args.given = given_options(sub.choices[args.command], argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2

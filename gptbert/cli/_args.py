@@ -165,3 +165,23 @@ def column_options(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "label_column"):
         out["label_column"] = args.label_column
     return out
+
+
+def given_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The ``dest`` of every option written on the command line ``argv`` (abbreviations included),
+    so that a command can tell a value the user chose from a default it may plan itself."""
+    actions = parser._option_string_actions  # noqa: SLF001  (argparse keeps the table here)
+    given: set[str] = set()
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-":
+            continue
+        name = token.split("=", 1)[0]
+        if name in actions:
+            given.add(actions[name].dest)
+            continue
+        matches = {a.dest for opt, a in actions.items() if opt.startswith(name) and name.startswith("--")}
+        if len(matches) == 1:
+            given |= matches
+    return given

@@ -39,7 +39,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
     p.add_argument("--tokenizer", help="tokenizer directory (default: the model's own, or one trained on the data)")
     p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size of a tokenizer trained here (default 8000)")
-    p.add_argument("--max-len", type=int, default=128, help="maximum tokens per example / block (default: 128)")
+    p.add_argument("--max-len", type=int, default=128,
+                   help="maximum tokens per example / block (default: 128; finetune --recipe auto plans it "
+                        "from the data when not given)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on standard output instead "
+                                                       "of a short summary")
 
 
 class _TrainOptionsParser(argparse.ArgumentParser):
@@ -89,6 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--label-column", default="label", help="label column (default: label)")
     f.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (reported) instead of stopping")
     f.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
+    f.add_argument("--recipe", choices=["auto", "none"], default="auto",
+                   help="auto (default): plan every setting you do not give for the budget -- pooling as the "
+                        "checkpoint was trained, a linear-probe head, separate head lr, frozen word embeddings, "
+                        "max_len from the data, batches of similar length (see gptbert.finetune_recipe); none: "
+                        "the plain defaults")
     _common(f)
     f.set_defaults(func=cmd_finetune)
     sub._parser_class = argparse.ArgumentParser  # type: ignore[attr-defined]
@@ -129,9 +138,27 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from gptbert.training import is_main_process
 
     if is_main_process():
-        print(json.dumps({"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
-                          "tokens_per_s": round(result.tokens_per_s, 1), "dev": result.eval_metrics}, indent=2))
+        data = {"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
+                "tokens_per_s": round(result.tokens_per_s, 1), "wall_s": round(result.wall_time, 1),
+                "dev": result.eval_metrics}
+        facts = [(f"dev {k}", f"{v:.4g}") for k, v in result.eval_metrics.items() if isinstance(v, (int, float))]
+        _print_result(args, data, f"pre-trained {args.model} on {', '.join(map(str, args.data))}", result, facts,
+                      path)
     return 0
+
+
+def _print_result(args: argparse.Namespace, data: dict, headline: str, result, facts: list, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """JSON under --json, else the short human summary of a training run."""
+    from gptbert.cli.summary import format_run_summary, steps_text
+
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    rows = [("training", steps_text(result.steps, result.wall_time, result.stop_reason)),
+            ("throughput", f"{result.tokens_per_s:,.0f} tokens/s"), *facts]
+    if result.best_metric is not None and result.metric_name and result.metric_name != "loss":
+        rows.append((f"best dev {result.metric_name}", f"{result.best_metric:.4g} (weights kept)"))
+    print(format_run_summary(headline, rows, run_dir=path))
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -147,10 +174,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         path, result, extra = finetune(
             args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
             tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
-            skip_bad_rows=args.skip_bad_rows, max_train=args.max_train)
+            skip_bad_rows=args.skip_bad_rows, max_train=args.max_train,
+            recipe=None if args.recipe == "none" else "auto", explicit=getattr(args, "given", set()))
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
-    dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float))}
-    print(json.dumps({"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
-                      "tokens_per_s": round(result.tokens_per_s, 1), "dev": dev}, indent=2), file=sys.stdout)
+    dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    plan = extra.get("recipe")
+    data = {"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
+            "tokens_per_s": round(result.tokens_per_s, 1), "wall_s": round(result.wall_time, 1), "dev": dev,
+            "recipe": plan.to_dict() if plan is not None else None}
+    n = dev.get("n")
+    facts = [(f"dev {k}", f"{v:.4g}" + (f" ({int(n):,} rows)" if n else "")) for k, v in dev.items()
+             if k in ("accuracy", "macro_f1", "f1", "exact_match", "rougeL", "loss", "perplexity")]
+    if plan is not None:
+        facts.append(("recipe", f"{plan.kind}: lr {plan.lr:g}" + (f", head {plan.head_lr:g}" if plan.head_lr else "")
+                      + f", max_len {plan.max_len}" + (", linear-probe head" if plan.probe else "")
+                      + (", frozen word embeddings" if plan.freeze_embeddings else "")))
+    _print_result(args, data, f"fine-tuned {args.model} on {args.train} ({args.task})", result, facts, path)
     return 0

@@ -19,7 +19,7 @@ from gptbert.training.args import TrainArgs, parse_duration
 from gptbert.training.callbacks import Callback, FitResult, StopReason, TrainState
 from gptbert.training.distributed import WorldInfo, is_main_process, resolve_device, world_info
 from gptbert.training.evaluation import evaluate_loss
-from gptbert.training.loop import fit
+from gptbert.training.loop import fit, resolve_precision
 from gptbert.training.sampling import count_tokens, epoch_batches, epoch_indices
 from gptbert.training.schedule import build_optimizer, lr_at, param_groups
 from gptbert.training.state import (
@@ -44,6 +44,7 @@ __all__ = [
     "epoch_indices",
     "evaluate_loss",
     "fit",
+    "resolve_precision",
     "is_main_process",
     "load_checkpoint",
     "load_model_weights",

@@ -68,8 +68,10 @@ class TrainArgs:
     """Per-step factor of the exponential schedule: lr x gamma^(step - warmup)."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value; 0 = no clipping."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16: autocast matmuls to bfloat16 (weights and optimizer stay fp32)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """bf16: autocast matmuls to bfloat16 (weights and optimizer stay fp32). auto: bf16 only where a
+    sub-second probe measures bf16 matmuls clearly faster than fp32 (CPUs with AMX, GPUs), else fp32;
+    the run records what was picked."""
     compile: bool = False
     """Wrap the model in torch.compile."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -134,7 +136,7 @@ class TrainArgs:
             raise bad("weight_decay", "a non-negative number")
         choices = {
             "schedule": ("constant", "linear", "cosine", "exponential"),
-            "precision": ("fp32", "bf16"),
+            "precision": ("auto", "fp32", "bf16"),
             "metric_mode": ("auto", "max", "min"),
         }
         for name, allowed in choices.items():

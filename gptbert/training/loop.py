@@ -45,7 +45,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gptbert.io.layout import BEST_DIR, CHECKPOINT_FILE, WEIGHTS_FILE
-from gptbert.precision import autocast
+from gptbert.precision import autocast, resolve
 from gptbert.training.args import TrainArgs
 from gptbert.training.callbacks import Callback, FitResult, Progress, SignalFlag, TrainState, call_hooks
 from gptbert.training.distributed import (
@@ -82,6 +82,15 @@ log = logging.getLogger(__name__)
 Batch = dict[str, Any]
 MicroBatch = tuple[Batch, int, int]
 """(batch dict, examples in it, tokens in it)."""
+
+
+def resolve_precision(args: TrainArgs, device: torch.device | str | None = None) -> str:
+    """Turn ``args.precision='auto'`` into the precision a probe measures faster (in place); returns it."""
+    if args.precision == "auto":
+        choice = resolve("auto", device if device is not None else resolve_device(args.device))
+        args.precision = choice.precision  # type: ignore[assignment]
+        log.info("precision auto -> %s: %s", choice.precision, choice.reason)
+    return args.precision
 
 
 def fit(
@@ -122,6 +131,7 @@ def fit(
     if not hasattr(train_data, "__len__") or not hasattr(train_data, "__getitem__"):
         raise TypeError("fit: train_data must be a map-style data set (with __len__ and __getitem__)")
     device = resolve_device(args.device)
+    resolve_precision(args, device)
     with process_group(device):
         trainer = _Trainer(
             model, args, train_data, collate_fn, device,

@@ -30,7 +30,7 @@ def test_finetune_tokens_predict_evaluate(capsys, runs_root, shared_data, tmp_pa
     code, stdout, err = _run(capsys, "finetune", "--model", "bert-tiny", "--task", "tokens",
                              "--train", str(files["train"]), "--dev", str(files["dev"]), "--out", str(out),
                              "--vocab-size", "500", "--max-len", "48", "--max-steps", "6", "--batch-size", "16",
-                             "--no-progress", "--no-tensorboard", "--device", "cpu")
+                             "--no-progress", "--no-tensorboard", "--device", "cpu", "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["steps"] == 6 and 0.0 <= summary["dev"]["f1"] <= 1.0

@@ -104,7 +104,7 @@ def test_the_command_line_offers_and_runs_it(parity: ParityTask, files: dict[str
     out = tmp_path / "cli"
     assert main(["finetune", "--model", "bert-tiny", "--task", "parity", "--train", str(files["train"]),
                  "--dev", str(files["dev"]), "--out", str(out), "--vocab-size", "400", "--max-len", "32",
-                 "--max-steps", "3", "--batch-size", "16", "--no-progress", "--no-tensorboard"]) == 0
+                 "--max-steps", "3", "--batch-size", "16", "--no-progress", "--no-tensorboard", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 3 and 0.0 <= summary["dev"]["accuracy"] <= 1.0
     assert main(["evaluate", str(out), "--data", str(files["dev"]), "--json"]) == 0

@@ -123,3 +123,29 @@ def test_fit_applies_the_group_scales():
         for scale, lr in lrs.items():
             assert lr == pytest.approx(1e-3 * scale)
     assert set(seen[-1]) >= {5.0, 1.0, 0.5, 0.25, 0.125}  # head, top, blocks 1 and 0, embeddings
+
+
+def test_the_schedule_ends_with_the_time_budget(monkeypatch, train_set, vocab_size):
+    """Under a time budget the decay is planned from the measured progress: however long a step
+    takes, the lr reaches its floor when the budget runs out, and training stops there."""
+    import types
+
+    from gptbert.training import Callback, fit, loop
+    from tests.training._train_helpers import collate, make_model, targs
+
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock["t"], time=lambda: clock["t"],
+                                                             perf_counter=lambda: clock["t"]))
+    lrs: list[float] = []
+
+    class Tick(Callback):
+        def on_step_end(self, state, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            lrs.append(state.optimizer.param_groups[0]["lr"])
+            clock["t"] += 0.7 if len(lrs) < 10 else 1.3  # steps get slower half-way: the plan follows
+
+    res = fit(make_model(vocab_size, 0, 0.0), targs(time_budget="30s", lr=1e-3, warmup_ratio=0.1, schedule="linear"),
+              train_set, collate, callbacks=[Tick()])
+    assert res.stop_reason == "time_budget"
+    assert max(lrs) == pytest.approx(1e-3, rel=0.15)  # the warm-up reached the peak
+    assert lrs[-1] < 0.1 * max(lrs)  # and the decay its end, inside the budget
+    assert lrs.index(max(lrs)) < len(lrs) // 3
