@@ -6,6 +6,7 @@ Pure numpy; labels may be ints or strings (encoded together). The confusion-matr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np

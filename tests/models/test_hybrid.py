@@ -200,7 +200,8 @@ def test_info_hybrid_mini(capsys):
 
 def test_text_generation_with_a_wordpiece_tokenizer():
     """Prompts are [CLS] text (no [SEP]: it ends a text), [SEP] is the end token; stream == generate_text."""
-    from gptbert.generate import GenerationConfig, _ids_of, _with_tokenizer_defaults, generate_text, stream
+    from gptbert.generate import GenerationConfig, generate_text, stream
+    from gptbert.generate.text import _ids_of, _with_tokenizer_defaults
     from gptbert.tokenizer import Tokenizer
 
     texts = ["the film is a gripping and funny ride", "a dull script sinks the cast", "sharp and never dull"] * 4

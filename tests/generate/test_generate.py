@@ -9,8 +9,6 @@ import torch
 
 from gptbert.generate import (
     GenerationConfig,
-    _beam_search,
-    _IncrementalDecoder,
     apply_repetition_penalty,
     generate,
     generate_text,
@@ -18,6 +16,8 @@ from gptbert.generate import (
     top_k_filter,
     top_p_filter,
 )
+from gptbert.generate.beam import _beam_search
+from gptbert.generate.text import _IncrementalDecoder
 
 transformers = pytest.importorskip("transformers")
 
