@@ -174,6 +174,14 @@ class ModelConfig:
         kwargs.update(overrides)
         return cls(name=name, **kwargs)
 
+    @classmethod
+    def of(cls, model: Any) -> "ModelConfig":
+        """The ``ModelConfig`` a gptbert model carries in ``.config`` (a TypeError for any other object)."""
+        config = getattr(model, "config", None)
+        if not isinstance(config, cls):
+            raise TypeError(f"{type(model).__name__} has no ModelConfig in .config; not a gptbert model")
+        return config
+
     def replace(self, **changes: Any) -> "ModelConfig":
         data = self.to_dict()
         data.update(changes)

@@ -142,7 +142,7 @@ def load_run(
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such run directory")
     if (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
-        from gptbert.compress import load_compressed
+        from gptbert.compress.io import load_compressed
 
         model = load_compressed(p, device=device).eval()
     else:

@@ -16,6 +16,9 @@ import importlib
 import sys
 
 from gptbert import __version__
+from gptbert.cli.errors import CLIError
+
+__all__ = ["COMMANDS", "CLIError", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     # command        module of gptbert.cli that registers it (in the order of --help)
@@ -39,8 +42,6 @@ COMMANDS: dict[str, str] = {
 """Every ``gptbert`` command -> the module (``gptbert.cli.<module>``) whose ``register`` adds it."""
 
 
-class CLIError(Exception):
-    """A user error: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,7 +118,7 @@ def add_json_options(parser: argparse.ArgumentParser, what: str) -> None:
 
 def check_json_out(args: argparse.Namespace) -> Path | None:
     """The ``--json-out`` path, checked before any work: CLIError when it exists without ``--force``."""
-    from gptbert.cli import CLIError
+    from gptbert.cli.errors import CLIError
     from gptbert.io.files import OutputExistsError, check_new_output
 
     if args.json_out is None:
@@ -132,7 +132,7 @@ def check_json_out(args: argparse.Namespace) -> Path | None:
 def write_json_out(path: Path, data: Any, args: argparse.Namespace) -> None:
     """Write ``data`` as JSON to ``path`` atomically and say so (on stderr under ``--json``,
     whose standard output is the JSON alone)."""
-    from gptbert.cli import CLIError
+    from gptbert.cli.errors import CLIError
     from gptbert.io.files import atomic_write_text, to_json
 
     try:

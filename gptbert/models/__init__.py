@@ -35,10 +35,7 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 def config_of(model: nn.Module) -> ModelConfig:
     """The ``ModelConfig`` a gptbert model carries in ``.config`` (a TypeError for any other module)."""
-    config = getattr(model, "config", None)
-    if not isinstance(config, ModelConfig):
-        raise TypeError(f"{type(model).__name__} has no ModelConfig in .config; not a gptbert model")
-    return config
+    return ModelConfig.of(model)
 
 
 def count_parameters(model: nn.Module, *, non_embedding: bool = False) -> int:

@@ -26,7 +26,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from gptbert.config import ModelConfig
-from gptbert.models import build_model, config_of
+from gptbert.models.bert import BERT
+from gptbert.models.hybrid import Hybrid
 from gptbert.models.gpt import GPT
 
 NEW_IN_DECODER = ("ln_cross.", "cross_attn.")
@@ -56,7 +57,7 @@ class EncoderDecoder(nn.Module):
         if config.family != "encdec" or config.encoder is None or config.decoder is None:
             raise ValueError(f"EncoderDecoder needs a config of family 'encdec', got {config.family!r}")
         self.config = config
-        self.encoder = build_model(config.encoder)
+        self.encoder = (Hybrid if config.encoder.family == "hybrid" else BERT)(config.encoder)
         self.decoder = GPT(config.decoder)
 
     @classmethod
@@ -66,7 +67,7 @@ class EncoderDecoder(nn.Module):
         Their heads are dropped (the decoder keeps or gains the tied LM head); the new
         cross-attention is randomly initialised with a zero output projection.
         """
-        enc, dec = config_of(encoder), config_of(decoder)
+        enc, dec = ModelConfig.of(encoder), ModelConfig.of(decoder)
         config = ModelConfig(name=f"{enc.name}2{dec.name}", family="encdec", encoder=enc, decoder=dec)
         model = cls(config)
         _copy_weights(model.encoder, encoder)
