@@ -171,8 +171,10 @@ def _legend_handles(pts: Sequence[_Point], extra: list[Any]) -> list[Any]:
     return handles + extra
 
 
-def _place_point_labels(fig: Any, ax: Any, pts: Sequence[_Point], line: Sequence[tuple[float, float]]) -> None:
-    """Labels next to their points, clear of each other, the markers, the interval bars and ``line``."""
+def _place_point_labels(fig: Any, ax: Any, pts: Sequence[_Point],
+                        lines: Sequence[Sequence[tuple[float, float]]]) -> None:
+    """Labels next to their points, clear of each other, the markers, the interval bars and ``lines``
+    (polylines in data coordinates: the Pareto front, the majority-class line)."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
@@ -188,9 +190,10 @@ def _place_point_labels(fig: Any, ax: Any, pts: Sequence[_Point], line: Sequence
         if p.lo is not None and p.hi is not None:
             y0, y1 = sorted((to_px((p.x, p.lo))[1], to_px((p.x, p.hi))[1]))
             bars.append((px - 2.0, y0, px + 2.0, y1))
-    corners = [tuple(to_px(xy)) for xy in line]
-    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
-        bars.append((min(x0, x1) - 2.0, min(y0, y1) - 2.0, max(x0, x1) + 2.0, max(y0, y1) + 2.0))
+    for line in lines:
+        corners = [tuple(to_px(xy)) for xy in line]
+        for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+            bars.append((min(x0, x1) - 2.0, min(y0, y1) - 2.0, max(x0, x1) + 2.0, max(y0, y1) + 2.0))
     bounds = tuple(ax.bbox.extents)
     placements = place_labels(anchors, sizes, bounds, bars, scale=DPI / 100)  # type: ignore[arg-type]
     for p, (px, py), place in zip(pts, anchors, placements):
@@ -217,14 +220,17 @@ def _quality_cost_figure(pts: list[_Point], *, xlabel: str, title: str, metric: 
         _log_axis(ax)
     ax.margins(x=0.18, y=0.16)
     extra: list[Any] = []
+    lines: list[list[tuple[float, float]]] = []
     if majority is not None:
         lo, hi = ax.get_ylim()
         if lo - (hi - lo) * 0.5 <= majority <= hi + (hi - lo) * 0.5:
             ax.axhline(majority, color="#999", ls=":", lw=1.2, zorder=0)
+            x0, x1 = ax.get_xlim()
+            lines.append([(x0, majority), (x1, majority)])
             extra.append(Line2D([], [], color="#999", ls=":", label=f"majority class ({majority:.3f})"))
         else:
             extra.append(Line2D([], [], ls="", label=f"majority class {majority:.3f} (off the axis)"))
-    line = _draw_front(ax, pts)
+    lines.append(_draw_front(ax, pts))
     if any(p.front for p in pts):
         extra.insert(0, Line2D([], [], color=FRONT_COLOR, lw=1.4, label="Pareto front"))
     if not maximize:
@@ -237,7 +243,7 @@ def _quality_cost_figure(pts: list[_Point], *, xlabel: str, title: str, metric: 
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8.5, frameon=False,
               ncol=min(len(handles), 5), columnspacing=1.2, handletextpad=0.4)
     fig.tight_layout()
-    _place_point_labels(fig, ax, pts, line)
+    _place_point_labels(fig, ax, pts, lines)
     return fig
 
 
