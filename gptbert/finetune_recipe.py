@@ -59,9 +59,13 @@ PRETRAINED_LR = 1e-4
 HEAD_LR_FACTOR = 10.0
 WARMUP_RATIO = 0.06
 BATCH_SIZE = 32
-PROBE_SHARE = 0.2
-"""At most this share of the time budget goes to the linear probe (embedding + logistic regression)."""
+PROBE_SHARE = 0.4
+"""At most this share of the time budget goes to the linear probe (embedding + logistic regression): the
+probe is most of the quality a short budget can buy (on 600 banking77 rows, 20 s: frozen MiniLM + LR
+0.60, a fine-tune whose probe got 4 s 0.26)."""
 PROBE_MAX_EXAMPLES = 20_000
+MISSING_LABEL_LOGIT = -5.0
+"""Head bias of a label absent from the probe's sample (it starts unlikely; fine-tuning learns it)."""
 MAX_LEN_PERCENTILE = 99
 MIN_MAX_LEN = 16
 EVAL_EVERY_MAX = 200
@@ -225,11 +229,18 @@ def probe_head(model: nn.Module, tokenizer: Any, items: Sequence[Any], num_label
     X = np.concatenate(vectors)
     y = labels[order][chosen]
     embed_s = time.perf_counter() - start
-    if len(np.unique(y)) < num_labels:
-        return {"skipped": f"the {len(y)} examples embedded in the budget miss some labels", "seconds": embed_s}
-    fitted = fit_logreg(X, y, num_labels, budget_s=max(1.0, budget_s - embed_s), seed=seed)
-    init_head_from_probe(model, fitted.coef, fitted.intercept)
-    return {"examples": int(len(y)), "C": fitted.search.C, "heldout_accuracy": fitted.search.heldout_accuracy,
+    present = np.unique(y)
+    if len(present) < 2:
+        return {"skipped": f"the {len(y)} examples embedded in the budget hold one label", "seconds": embed_s}
+    remap = {int(lab): i for i, lab in enumerate(present)}
+    fitted = fit_logreg(X, np.array([remap[int(v)] for v in y]), len(present), budget_s=max(1.0, budget_s - embed_s),
+                        seed=seed)
+    coef = np.zeros((num_labels, X.shape[1]), dtype=np.float32)
+    intercept = np.full(num_labels, MISSING_LABEL_LOGIT, dtype=np.float32)  # labels the probe never saw
+    coef[present], intercept[present] = fitted.coef, fitted.intercept
+    init_head_from_probe(model, coef, intercept)
+    return {"examples": int(len(y)), "labels_seen": int(len(present)), "C": fitted.search.C,
+            "heldout_accuracy": fitted.search.heldout_accuracy,
             "embed_s": round(embed_s, 1), "seconds": round(time.perf_counter() - start, 1),
             "precision": encoder.precision}
 
