@@ -15,7 +15,6 @@ from gptbert.compare import (
     CompareError,
     CompareOutcome,
     CompareSettings,
-    _timed,
     choose_threads,
     demo_problems,
     demo_settings,
@@ -25,6 +24,7 @@ from gptbert.compare import (
     safe_dir_name,
     split_budget,
 )
+from gptbert.compare.inference import _timed
 from gptbert.results import CandidateResult, Comparison, LatencyStats, Quality, TrainStats
 
 # --------------------------------------------------------------------------- candidate specs

@@ -262,7 +262,7 @@ def test_compare_refuses_a_non_empty_out(tmp_path):
 
 
 def test_ctrl_c_keeps_finished_candidates(tmp_path, monkeypatch):
-    import gptbert.compare as compare
+    import gptbert.compare.runner as compare
 
     def fake_run_candidate(ctx, spec, index, total):
         if index == 2:
