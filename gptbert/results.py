@@ -40,7 +40,8 @@ __all__ = [
     "save_results_json",
 ]
 
-FAMILIES = ("bert", "gpt", "elmo", "other")
+FAMILIES = ("bert", "gpt", "elmo", "hybrid", "encdec", "baseline", "other")
+"""Model families (:data:`gptbert.config.FAMILIES`), the baselines (``tfidf-lr``, ``embed-lr``) and anything else."""
 STATUSES = ("ok", "failed", "skipped")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 

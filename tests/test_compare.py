@@ -184,8 +184,10 @@ def test_demo_settings():
     s = demo_settings(db=None)
     s.validate()
     assert s.demo and s.train.endswith("train.tsv") and s.pretrain_corpus[0].endswith("corpus.txt")
-    assert [c.family() for c in s.candidates] == ["bert", "gpt", "elmo"]
-    assert len(s.candidates) == len(DEMO_CANDIDATES)
+    # the two baselines (embed-lr with the installed MiniLM) and one small model per family
+    assert [c.family() for c in s.candidates] == ["baseline", "baseline", "bert", "gpt", "elmo"]
+    assert [c.name for c in s.candidates[:2]] == ["tfidf-lr", "embed-lr(minilm)"]
+    assert len(s.candidates) == len(DEMO_CANDIDATES) + 2
     plan = s.plan()
     assert plan.pretrain_s == 25.0 and plan.finetune_s == 25.0
     assert demo_settings(budget="20s").plan().pretrain_s == 10.0

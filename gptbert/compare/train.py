@@ -6,7 +6,7 @@ import contextlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class _Context:
     tokenizers: dict[str, Any]
     out: Path
     log: _Log
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each measured candidate's inference request (64 dev examples), for the interleaved latency pass."""
 
 
 def _train_stats(result: Any, *, finetune: bool) -> TrainStats:
@@ -64,7 +66,7 @@ def _finetune_args(ctx: _Context, lr: float, out_dir: Path) -> Any:
         # "loss" lets the task pick its metric (accuracy, entity F1, SQuAD F1, ROUGE-L; loss for GPT generation).
         eval_every=min(per_epoch, 200), eval_metric="loss",
         patience=s.patience, keep_best=True,
-        progress=s.progress, tensorboard=False, seed=s.seed, precision="fp32",
+        progress=s.progress, tensorboard=False, seed=s.seed, precision="auto",
     )
 
 
@@ -94,7 +96,7 @@ def _pretrain_args(ctx: _Context, out_dir: Path, lr: float) -> Any:
     return TrainArgs(
         out_dir=str(out_dir), time_budget=f"{ctx.plan.pretrain_s:g}s", max_steps=s.max_steps,
         batch_size=s.batch_size, lr=lr, warmup_ratio=0.05, schedule="linear", eval_every=0,
-        eval_metric="loss", progress=s.progress, tensorboard=False, seed=s.seed, precision="fp32",
+        eval_metric="loss", progress=s.progress, tensorboard=False, seed=s.seed, precision="auto",
     )
 
 
@@ -117,7 +119,13 @@ def run_candidate(ctx: _Context, spec: CandidateSpec, index: int, total: int) ->
     res = CandidateResult(name=spec.name, family=family, source=spec.source, task=s.task)
     t0 = time.perf_counter()
     try:
-        _train_and_measure(ctx, spec, family, res)
+        if spec.is_baseline:
+            from gptbert.compare.baselines import train_baseline
+
+            run_dir = train_baseline(ctx, spec, res)
+        else:
+            run_dir = _train_transformer(ctx, spec, family, res)
+        _measure(ctx, spec, res, run_dir)
         res.extra["candidate_wall_s"] = round(time.perf_counter() - t0, 1)
         log(f"done in {res.extra['candidate_wall_s']:.0f} s: {_one_line(res)}")
     except KeyboardInterrupt:
@@ -130,9 +138,8 @@ def run_candidate(ctx: _Context, spec: CandidateSpec, index: int, total: int) ->
     return res
 
 
-def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: CandidateResult) -> None:
-    import torch
-
+def _train_transformer(ctx: _Context, spec: CandidateSpec, family: str, res: CandidateResult) -> Path:
+    """Pre-train (presets, with a corpus), fine-tune and evaluate; the fine-tuned run's directory."""
     from gptbert.measure import PeakRSS, saved_size_mb, size_on_disk
     from gptbert.metrics import bootstrap_ci
     from gptbert.models import count_parameters
@@ -180,10 +187,7 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
 
     lr = s.lr if s.lr is not None else default_lrs(spec)[0]
     args = _finetune_args(ctx, lr, cand_dir)
-    extra["recipe"] = {"lr": lr, "batch_size": s.batch_size, "max_len": s.max_len, "max_epochs": s.max_epochs,
-                       "eval_every": args.eval_every, "patience": s.patience,
-                       "pretrain_lr": _pretrain_lr(s, spec) if res.pretrain else None}
-    log.start("fine-tune", f"budget {_secs(ctx.plan.finetune_s)}")
+    log.start("fine-tune", f"budget {_secs(ctx.plan.finetune_s)}" + (", recipe auto" if s.recipe else ""))
     _release_memory()
     with PeakRSS(interval_s=0.02) as rss, _cpu_clock() as clock:
         run_dir, ft, ft_extra = finetune(
@@ -191,8 +195,15 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
             options={"text_column": s.text_column, "text_pair_column": s.text_pair_column,
                      "label_column": s.label_column},
             tokenizer=tokenizer, vocab_size=s.vocab_size, max_len=s.max_len,
-            skip_bad_rows=s.skip_bad_rows, max_train=s.max_train, overrides=overrides)
+            skip_bad_rows=s.skip_bad_rows, max_train=s.max_train, overrides=overrides, recipe=s.recipe,
+            explicit=_explicit(s))
     _check_interrupted(ft, "fine-tune")
+    plan = ft_extra.get("recipe")
+    used = dict(plan.to_dict()) if plan is not None else {"lr": lr, "batch_size": s.batch_size, "max_len": s.max_len,
+                                                          "eval_every": args.eval_every, "patience": s.patience}
+    used.update(max_epochs=s.max_epochs, precision=args.precision,
+                pretrain_lr=_pretrain_lr(s, spec) if res.pretrain else None)
+    extra["recipe"] = used
     cpu["finetune"] = clock["cpu_s"]
     peaks.append(rss.peak_mb)
     res.peak_rss_mb["train"] = max(peaks)
@@ -236,15 +247,32 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     del run, model
     _release_memory()
 
+    return Path(run_dir)
+
+
+def _explicit(s: CompareSettings) -> set[str]:
+    """TrainArgs fields (and max_len) the recipe must keep: what the user gave, and the loop's own limits."""
+    return set(s.explicit) | {"max_epochs", "max_steps", "time_budget"}
+
+
+def _measure(ctx: _Context, spec: CandidateSpec, res: CandidateResult, run_dir: Path) -> None:
+    """Latency, throughput, peak RSS (and decoding speed) of the trained candidate, in a fresh process."""
+    import torch
+
+    s, log, data = ctx.s, ctx.log, ctx.data
+    quality, extra, family = res.quality, res.extra, res.family
+    assert quality is not None
     where = "a fresh process" if s.isolate_inference else "the training process"
     log.start("measure inference", f"{', '.join(s.precisions)}; batch 1 x{s.latency_repeats} and batch 32, "
                                    f"in {where}")
     request = {
         "run_dir": str(run_dir), "examples": data.dev_examples, "precisions": list(s.precisions),
-        "max_len": s.max_len, "repeats": s.latency_repeats, "max_seconds": s.latency_max_s,
+        "max_len": int(extra.get("recipe", {}).get("max_len") or s.max_len), "repeats": s.latency_repeats, "max_seconds": s.latency_max_s,
         "decode": family == "gpt", "threads": torch.get_num_threads(), "seed": s.seed, "task": s.task,
+        "kind": spec.kind,
     }
     m = _call_in_fresh_process(request) if s.isolate_inference else measure_inference(request)
+    ctx.requests[res.name] = {**request, "examples": list(data.dev_examples[:64])}
     for prec, st in m["latency"].items():
         res.latency[prec] = LatencyStats(**st)
     res.latency_samples = {p: [round(x, 4) for x in v] for p, v in m["samples"].items()}
@@ -253,6 +281,8 @@ def _train_and_measure(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     res.decode_tokens_per_s = m.get("decode_tokens_per_s")
     scope = ("model forward on pre-built batches (no tokenization)" if s.task == "classify" else
              "end to end: predict on raw inputs (tokenization, forward, decoding)")
+    if spec.kind == "tfidf-lr":
+        scope = "end to end from raw text (n-gram features included)"
     extra["inference"] = {"measured_in": where, "scope": scope, "methods": m["methods"]}
     if s.task == "classify":
         extra["dev_accuracy_by_precision"] = {"fp32": quality.dev, **m.get("dev_accuracy", {})}

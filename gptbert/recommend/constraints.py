@@ -112,7 +112,8 @@ def operating_point(c: CandidateResult, cons: Constraints) -> OperatingPoint:
         prec = min(measured, key=lambda p: (c.latency[p].p95_ms, c.size_mb.get(p, math.inf)))
     else:
         prec = cons.precision or next((p for p in allowed if p in c.size_mb), allowed[0])
-    lat = c.latency.get(prec)
+    # A latency the FLOPs cannot explain (re-measured, still inconsistent) is not reasoned from.
+    lat = None if c.extra.get("latency_suspect") else c.latency.get(prec)
     return OperatingPoint(
         c=c,
         precision=prec,

@@ -112,11 +112,68 @@ def _precision_notes(best: OperatingPoint, cons: Constraints, hardware: Mapping[
     return out
 
 
+def _cost_words(a: OperatingPoint, b: OperatingPoint) -> str:
+    """How much cheaper ``a`` is than ``b`` on latency and size (the axes that are measured for both)."""
+    parts = []
+    if a.p95 is not None and b.p95 is not None and a.p95 < b.p95:
+        r = ratio(b.p95, a.p95)
+        parts.append(f"{r} faster at batch 1 (p95 {ms(a.p95)} vs {ms(b.p95)} ms)" if r else "as fast")
+    if a.disk is not None and b.disk is not None and a.disk < b.disk:
+        parts.append(f"smaller: {mb(a.disk)} vs {mb(b.disk)} MB")
+    return ", ".join(parts)
+
+
+def baseline_reason(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, int]]) -> str | None:
+    """Where the choice stands against the strong cheap baselines (``tfidf-lr``, ``embed-lr``), said plainly."""
+    from gptbert.recommend.ranking import tied
+
+    q = best.c.quality
+    assert q is not None
+    baselines = [p for p, _ in ranked if p.c.family == "baseline"]
+    models = [p for p, _ in ranked if p.c.family != "baseline"]
+    if not baselines:
+        return ("note: no baseline (tfidf-lr, embed-lr) was measured; add one (--candidates tfidf-lr,...) to "
+                "know whether a model is worth its cost") if models else None
+    if best.c.family == "baseline":
+        if not models:
+            return None
+        top = max(models, key=lambda p: p.score)
+        tq = top.c.quality
+        assert tq is not None and tq.value is not None
+        assert q.value is not None
+        if tied(best, top):
+            how = "statistically tied with it"
+        elif best.score > top.score:
+            how = f"significantly below it ({gap(q.value, tq.value, q.metric)} lower)"
+        else:
+            how = "significantly above it, but ruled out by the constraints or tied on cost"
+        cheaper = _cost_words(best, top)
+        return (f"the baseline {best.c.name} is the answer: the best model, {top.c.name} "
+                f"({quality(tq.value, q.metric)}{_ci(top.c, inner=True)}), is {how}"
+                + (f", and the baseline is cheaper ({cheaper})" if cheaper else ""))
+    top_b = max(baselines, key=lambda p: p.score)
+    bq = top_b.c.quality
+    assert bq is not None and bq.value is not None and q.value is not None
+    if tied(best, top_b):
+        cheaper = _cost_words(top_b, best)
+        return (f"not significantly better than the baseline {top_b.c.name} ({quality(bq.value, q.metric)}"
+                f"{_ci(top_b.c, inner=True)}): {top_b.c.name} is an equal choice"
+                + (f" at lower cost ({cheaper})" if cheaper else ""))
+    if best.score < top_b.score:
+        return (f"below the baseline {top_b.c.name} ({quality(bq.value, q.metric)}), which the constraints or the "
+                "costs ruled out")
+    return (f"significantly better than the best baseline, {top_b.c.name} ({quality(bq.value, q.metric)}"
+            f"{_ci(top_b.c, inner=True)}): {gap(q.value, bq.value, q.metric)}")
+
+
 def choice_reasons(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, int]], cons: Constraints,
                    hardware: Mapping[str, Any] | None) -> list[str]:
     """Why ``best``, each reason citing measured numbers."""
     c = best.c
     reasons = [_quality_reason(best, ranked)]
+    against = baseline_reason(best, ranked)
+    if against and not against.startswith("note:"):
+        reasons.append(against)
     if best.p95 is not None:
         reasons.append(_latency_reason(best, ranked))
     if best.memory is not None:
@@ -133,7 +190,8 @@ def choice_reasons(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, 
     margins = _margins(best, cons)
     if margins:
         reasons.append(margins)
-    return reasons + _precision_notes(best, cons, hardware)
+    notes = [against] if against and against.startswith("note:") else []
+    return reasons + _precision_notes(best, cons, hardware) + notes
 
 
 # --------------------------------------------------------------------------- the runner-up

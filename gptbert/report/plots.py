@@ -38,7 +38,7 @@ DPI = 144
 SHOWN_DPI = 96
 """The page shows a figure at its size in inches times this (CSS px)."""
 LOG_DECADES = 1.5
-FAMILY_COLORS = {"bert": "#3b6fb6", "gpt": "#e07b28", "elmo": "#3a9a5b", "other": "#7f7f7f"}
+FAMILY_COLORS = {"bert": "#3b6fb6", "gpt": "#e07b28", "elmo": "#3a9a5b", "baseline": "#8c564b", "other": "#7f7f7f"}
 PRECISION_MARKERS = {"fp32": "o", "bf16": "^", "fp16": "v", "int8": "s"}
 FRONT_COLOR = "#b8263a"
 LABEL_SIZE = 8.5
