@@ -33,6 +33,9 @@ class LM:
     """A loaded model with its tokenizer, task and labels."""
 
     def __init__(self, run: Run, *, precision: str = "fp32") -> None:
+        if run.baseline is not None:  # tfidf-lr: no network, no tokenizer; it classifies raw text
+            self.run, self.model, self.tokenizer, self.precision, self.max_len = run, None, None, "fp32", 0
+            return
         if run.tokenizer is None:
             raise ValueError(f"{run.path}: no tokenizer files; every API call needs one")
         if precision not in ("fp32", "bf16"):
@@ -54,12 +57,14 @@ class LM:
 
     @property
     def family(self) -> str:
-        return self.config.family
+        return "baseline" if self.run.baseline is not None else self.config.family
 
     @property
     def capabilities(self) -> set[str]:
         """What the tasks say a model with this head, trained for this run's task, can do
         (e.g. ``answer`` for a 'qa' head or a GPT tuned for QA, not for any GPT language model)."""
+        if self.run.baseline is not None:
+            return {"classify"}
         return capabilities(self.config, self.run.task.task)
 
     def _require(self, capability: str) -> None:
@@ -71,6 +76,8 @@ class LM:
 
     @property
     def labels(self) -> list[str]:
+        if self.run.baseline is not None:
+            return list(self.run.baseline.labels)
         n = self.config.num_labels
         return self.run.labels if self.run.labels and len(self.run.labels) == n else [str(i) for i in range(n)]
 
@@ -83,8 +90,13 @@ class LM:
 
         _check_texts(texts)
         examples = [(t, pairs[i] if pairs is not None else None, None) for i, t in enumerate(texts)]
-        probs = predict_proba(self.model, self.tokenizer, examples, max_len=self.max_len,
-                              batch_size=batch_size, precision=self.precision)
+        if self.run.baseline is not None:
+            from gptbert.tasks.classify import baseline_proba
+
+            probs = baseline_proba(self.run.baseline, examples)
+        else:
+            probs = predict_proba(self.model, self.tokenizer, examples, max_len=self.max_len,
+                                  batch_size=batch_size, precision=self.precision)
         labels = self.labels
         return [{"label": labels[int(p.argmax())], "score": float(p.max()),
                  "scores": {lab: float(x) for lab, x in zip(labels, p)}} for p in probs]

@@ -275,7 +275,8 @@ def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any],
     items = list(inputs)
     if not items:
         return []
-    run_tokenizer(run)
+    if run.baseline is None:
+        run_tokenizer(run)
     return task_of(run).predict(run, items, **opts)
 
 

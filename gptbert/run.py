@@ -27,6 +27,9 @@ from gptbert.io.layout import (COMPRESSION_FILE, LABELS_FILE, METRICS_FILE, TASK
 from gptbert.tasks import TaskOptions, options_type
 from gptbert.tokenizer import Tokenizer
 
+BASELINE_KIND = "tfidf-lr"
+BASELINE_SETTINGS_FILE = "tfidf_lr.json"
+"""The settings file that marks a ``tfidf-lr`` run (:data:`gptbert.baselines.tfidf.SETTINGS_FILE`)."""
 _HEAD_TASKS = {"classify": "classify", "tokens": "tokens", "qa": "qa", "lm": "generate", "pretrain": "pretrain",
                "mlm": "pretrain"}
 """The task of a model directory without ``task.json``, by its head."""
@@ -97,9 +100,15 @@ class Run:
     task: TaskInfo
     labels: list[str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    baseline: Any = None
+    """A run whose model is not a network (``tfidf-lr``, :class:`gptbert.baselines.tfidf.TfidfLR`): it predicts
+    through ``baseline.predict_proba(texts, pairs)``, and ``model`` and ``tokenizer`` are None."""
 
     @property
     def config(self) -> ModelConfig:
+        if self.model is None:
+            raise ValueError(f"{self.path}: a {BASELINE_KIND} run (TF-IDF + logistic regression) has no network; it "
+                             "classifies raw text only")
         return self.model.config  # type: ignore[return-value]
 
 
@@ -141,6 +150,8 @@ def load_run(
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such run directory")
+    if (p / BASELINE_SETTINGS_FILE).is_file():
+        return _load_tfidf_run(p)
     if (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
         from gptbert.compress.io import load_compressed
 
@@ -163,6 +174,16 @@ def load_run(
         labels = read_labels(p)
     metrics = _read_json(p / METRICS_FILE) if (p / METRICS_FILE).exists() else {}
     return Run(path=p, model=model, tokenizer=tokenizer, task=task, labels=labels, metrics=metrics)
+
+
+def _load_tfidf_run(p: Path) -> Run:
+    """A ``tfidf-lr`` run directory (JSON + safetensors: loading it runs no code)."""
+    from gptbert.baselines.tfidf import TfidfLR
+
+    model = TfidfLR.load(p)
+    metrics = _read_json(p / METRICS_FILE) if (p / METRICS_FILE).exists() else {}
+    return Run(path=p, model=None, tokenizer=None, task=TaskInfo(task="classify", max_len=0),  # type: ignore[arg-type]
+               labels=list(model.labels), metrics=metrics, baseline=model)
 
 
 def with_head(model: nn.Module, head: str | None, *, num_labels: int = 2, **overrides: Any) -> nn.Module:

@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise CLIError("give a preset name or a checkpoint directory (or --all)")
+    if Path(args.model).is_dir() and (Path(args.model) / "tfidf_lr.json").is_file():
+        return _tfidf_info(Path(args.model), as_json=args.json)
     config, source, path = _resolve(args.model)
     info = describe(config, context=args.context)
     disk = None
@@ -169,4 +171,28 @@ def run(args: argparse.Namespace) -> int:
         info["checkpoint_bytes"] = disk
     info["source"] = source
     print(json.dumps(info, indent=2) if args.json else _text(info, source, disk))
+    return 0
+
+
+def _tfidf_info(path: Path, *, as_json: bool) -> int:
+    """``info`` of a ``tfidf-lr`` run: features, labels, the C search, size on disk."""
+    from gptbert.run import load_run
+
+    try:
+        run = load_run(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(f"{path}: {e}") from None
+    model = run.baseline
+    disk = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    info = {"kind": "tfidf-lr", "source": str(path), "labels": len(model.labels),
+            "features": model.features.num_features,
+            "blocks": [f"{b.analyzer} {b.ngram_range[0]}-{b.ngram_range[1]}" for b in model.features.blocks],
+            "C": model.search.C if model.search else None, "weights": int(model.coef.size + model.intercept.size),
+            "files_bytes": disk}
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"{path}: tfidf-lr (TF-IDF {', '.join(info['blocks'])}-grams + logistic regression), "
+              f"{info['features']:,} features, {info['labels']} labels, C={info['C']}, "
+              f"{info['weights']:,} weights, {disk / 2**20:.1f} MB on disk")
     return 0

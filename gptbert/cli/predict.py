@@ -108,7 +108,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "top_k": args.top_k, "k": args.k, "seed": args.seed, "top_windows": args.top_windows}
     if args.temperature:
         opts["do_sample"] = True
-    if run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
+    if run.model is not None and run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
         opts["do_sample"] = True
     try:
         results = predict(run, inputs, **{k: v for k, v in opts.items() if v is not None})

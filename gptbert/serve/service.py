@@ -98,6 +98,9 @@ class Service:
         lm = self.loaded()
         caps = lm.capabilities
         if capability not in caps:
+            if lm.model is None:
+                raise APIError(404, "capability_not_supported", f"this model ({lm.family}) does not support "
+                               f"'{capability}'; it supports: {', '.join(sorted(caps))}")
             config = lm.config
             raise APIError(
                 404, "capability_not_supported",
@@ -122,6 +125,8 @@ class Service:
         assert self.lm is not None
         if not texts:
             return []
+        if self.lm.tokenizer is None:  # tfidf-lr: words
+            return [len(t.split()) for t in texts]
         if self._counter is None:
             self._counter = pickle.loads(pickle.dumps(self.lm.tokenizer))
         if len(texts) <= 8:  # a few texts: plain calls, no thread pool (cheaper, and kinder to a busy CPU)

@@ -219,6 +219,22 @@ def evaluate(
     }
 
 
+def baseline_proba(baseline: Any, examples: Sequence[Any]) -> np.ndarray:
+    """Probabilities (N, L) of a run that is not a network (``tfidf-lr``) for (text, pair, label) tuples."""
+    texts = [ex[0] for ex in examples]
+    pairs = [ex[1] or "" for ex in examples] if getattr(baseline, "pairs", False) else None
+    return np.asarray(baseline.predict_proba(texts, pairs)) if texts else np.zeros((0, len(baseline.labels)))
+
+
+def _baseline_evaluate(baseline: Any, examples: Sequence[tuple[str, str | None, int]], num_labels: int) -> dict[str, Any]:
+    from gptbert.metrics import accuracy, macro_f1, mcc
+
+    y_true = np.array([ex[2] for ex in examples])
+    y_pred = baseline_proba(baseline, examples).argmax(axis=1)
+    return {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred, num_labels=num_labels),
+            "mcc": mcc(y_true, y_pred), "n": int(len(y_true)), "y_true": y_true.tolist(), "y_pred": y_pred.tolist()}
+
+
 # ---------------------------------------------------------------------------------------
 # The task
 # ---------------------------------------------------------------------------------------
@@ -262,9 +278,12 @@ class ClassifyTask(Task):
         labels = run_labels(run)
         examples = self.read_examples(path, self.options_of(run), labels=labels,
                                       skip_bad_rows=bool(opts.get("skip_bad_rows", False)))[:opts.get("max_examples")]
-        out = evaluate(run.model, run_tokenizer(run), examples, max_len=run_max_len(run),
-                       batch_size=int(opts.get("batch_size", 32)), precision=opts.get("precision", "fp32"),
-                       num_labels=len(labels))
+        if run.baseline is not None:
+            out = _baseline_evaluate(run.baseline, examples, len(labels))
+        else:
+            out = evaluate(run.model, run_tokenizer(run), examples, max_len=run_max_len(run),
+                           batch_size=int(opts.get("batch_size", 32)), precision=opts.get("precision", "fp32"),
+                           num_labels=len(labels))
         out["labels"] = labels
         out["confusion_matrix"] = confusion_matrix(out["y_true"], out["y_pred"], num_labels=len(labels)).tolist()
         return out
@@ -274,7 +293,10 @@ class ClassifyTask(Task):
         labels = run_labels(run)
         ex = [(text_of(x, "text", "sentence"), x.get("text_pair") if isinstance(x, dict) else None, None)
               for x in inputs]
-        probs = predict_proba(run.model, run_tokenizer(run), ex, max_len=run_max_len(run),
-                              precision=opts.get("precision", "fp32"))
+        if run.baseline is not None:
+            probs = baseline_proba(run.baseline, ex)
+        else:
+            probs = predict_proba(run.model, run_tokenizer(run), ex, max_len=run_max_len(run),
+                                  precision=opts.get("precision", "fp32"))
         return [{"text": e[0], "label": labels[int(p.argmax())], "score": float(p.max()),
                  "scores": {lab: float(v) for lab, v in zip(labels, p)}} for e, p in zip(ex, probs)]
