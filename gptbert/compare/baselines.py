@@ -11,15 +11,17 @@ ordinary classify run whose head is the logistic regression (:mod:`gptbert.basel
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gptbert.compare.candidates import EMBED_LR, TFIDF_LR, CandidateSpec
 from gptbert.compare.progress import _cpu_clock, _release_memory
 from gptbert.compare.settings import _BOOTSTRAP_RESAMPLES
-from gptbert.compare.train import _Context
 from gptbert.results import CandidateResult, Quality, TrainStats
+
+if TYPE_CHECKING:
+    from gptbert.compare.train import _Context
 
 __all__ = ["train_baseline"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from gptbert.compare.candidates import (
+    BASELINE_KINDS,
     BudgetPlan,
     CandidateSpec,
-    BASELINE_KINDS,
     CompareError,
     parse_candidates,
     split_budget,

@@ -195,3 +195,17 @@ def relaxations(pt: OperatingPoint, cons: Constraints) -> list[tuple[str, float]
         distance = abs(q.value - cons.min_quality) / max(abs(cons.min_quality), 1e-12)
         out.append((f"min_quality to {quality(q.value, q.metric)}", 1.0 + distance))
     return out
+
+
+def _se(p: OperatingPoint) -> float:
+    """Standard error of a candidate's quality, read off its 95 % bootstrap interval."""
+    lo, hi = p.interval
+    return (hi - lo) / (2 * 1.96)
+
+
+def tied(a: OperatingPoint, b: OperatingPoint) -> bool:
+    """True when the quality difference is not significant at 95 %: ``|a - b|`` is within
+    1.96 standard errors of the difference, ``sqrt(se_a^2 + se_b^2)`` (two independent
+    estimates). Asking whether the two intervals overlap instead would be too lenient:
+    intervals of two candidates 2.8 standard errors apart still overlap."""
+    return abs(a.score - b.score) <= 1.96 * math.hypot(_se(a), _se(b)) + 1e-12

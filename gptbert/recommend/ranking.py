@@ -6,30 +6,27 @@ and the cheaper one wins (p95 latency, then inference memory, then size).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gptbert.recommend.constraints import Constraints, OperatingPoint, operating_point, violations
+from gptbert.recommend.constraints import (
+    Constraints,
+    OperatingPoint,
+    operating_point,
+    tied,
+    violations,
+)
 from gptbert.recommend.recommendation import Recommendation
-from gptbert.recommend.text import NO_CANDIDATES, choice_reasons, measured_text, nothing_eligible_text, runner_up_note
+from gptbert.recommend.text import (
+    NO_CANDIDATES,
+    choice_reasons,
+    measured_text,
+    nothing_eligible_text,
+    runner_up_note,
+)
 from gptbert.results import CandidateResult
 
 __all__ = ["rank", "recommend", "tied"]
-
-
-def _se(p: OperatingPoint) -> float:
-    """Standard error of a candidate's quality, read off its 95 % bootstrap interval."""
-    lo, hi = p.interval
-    return (hi - lo) / (2 * 1.96)
-
-
-def tied(a: OperatingPoint, b: OperatingPoint) -> bool:
-    """True when the quality difference is not significant at 95 %: ``|a - b|`` is within
-    1.96 standard errors of the difference, ``sqrt(se_a^2 + se_b^2)`` (two independent
-    estimates). Asking whether the two intervals overlap instead would be too lenient:
-    intervals of two candidates 2.8 standard errors apart still overlap."""
-    return abs(a.score - b.score) <= 1.96 * math.hypot(_se(a), _se(b)) + 1e-12
 
 
 def rank(points: Sequence[OperatingPoint]) -> list[tuple[OperatingPoint, int]]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gptbert.recommend.constraints import Constraints, OperatingPoint, relaxations
+from gptbert.recommend.constraints import Constraints, OperatingPoint, relaxations, tied
 from gptbert.recommend.numbers import gap, gap_is_zero, limit, mb, ms, quality, ratio
 from gptbert.results import CandidateResult
 
@@ -125,8 +125,6 @@ def _cost_words(a: OperatingPoint, b: OperatingPoint) -> str:
 
 def baseline_reason(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, int]]) -> str | None:
     """Where the choice stands against the strong cheap baselines (``tfidf-lr``, ``embed-lr``), said plainly."""
-    from gptbert.recommend.ranking import tied
-
     q = best.c.quality
     assert q is not None
     baselines = [p for p, _ in ranked if p.c.family == "baseline"]
