@@ -255,8 +255,13 @@ def prepare(recipe: Recipe, model: nn.Module, tokenizer: Any, items: Sequence[An
     from gptbert.run import with_head
 
     config: ModelConfig = model.config  # type: ignore[assignment]
+    rebuild: dict[str, Any] = {}
     if recipe.pooling is not None and (config.pooling != recipe.pooling or not config.pool_normalize):
-        model = with_head(model, config.head, num_labels=num_labels, pooling=recipe.pooling, pool_normalize=True)
+        rebuild.update(pooling=recipe.pooling, pool_normalize=True)
+    if recipe.probe and config.classifier_bias is False:  # GPT's head has no bias; the probe's intercept needs one
+        rebuild["classifier_bias"] = True
+    if rebuild:
+        model = with_head(model, config.head, num_labels=num_labels, **rebuild)
     if recipe.probe:
         share = PROBE_SHARE * budget_s if budget_s is not None else 60.0
         recipe.probe_result = probe_head(model, tokenizer, items, num_labels, max_len=recipe.max_len,

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gptbert.compare.candidates import BudgetPlan, CandidateSpec
+from gptbert.compare.candidates import BudgetPlan, CandidateSpec, CompareError
 from gptbert.compare.data import _load_data, _train_tokenizers
 from gptbert.compare.progress import _Log
 from gptbert.compare.settings import CompareOutcome, CompareSettings
@@ -50,7 +50,10 @@ def choose_threads(requested: int | None, *, cores: int | None = None, load: flo
 
 
 def default_out_dir(prefix: str = "compare") -> Path:
-    return Path("runs") / f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """A new folder ``runs/<prefix>-<time>`` (``-2``, ``-3``, ... when taken), created atomically."""
+    from gptbert.io.files import unique_dir
+
+    return unique_dir("runs", f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
 
 
 def _load_average() -> float | None:
@@ -88,8 +91,19 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     from gptbert.source import tokenizer_kind
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    out = Path(s.out_dir) if s.out_dir else default_out_dir("demo" if s.demo else "compare")
-    out.mkdir(parents=True, exist_ok=True)
+    # Every output is checked before any training: a bad --db fails now, not after an hour.
+    store = None
+    if s.db:
+        try:
+            store = ResultsStore(s.db)
+        except ValueError as e:
+            raise CompareError(f"--db {s.db}: {e}") from None
+    data = _load_data(s)  # bad data fails before an output folder exists
+    if s.out_dir:
+        out = Path(s.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+    else:  # unique and created atomically: two comparisons started in the same second get two folders
+        out = default_out_dir("demo" if s.demo else "compare")
     n = len(s.candidates)
     say(f"compare: {n} candidate(s) ({', '.join(c.name for c in s.candidates)}) on {s.task}; "
         f"budget {plan.describe()}; writing {out}")
@@ -103,7 +117,6 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
         say(f"precision auto: measuring {', '.join(s.precisions)} ({probe['reason']})")
     hardware["load_average_1m_start"] = _load_average()
     hardware["threads"] = why
-    data = _load_data(s)
     say(f"data: {data.n_train} train / {data.n_dev} dev examples"
         + (f" / {len(data.test_examples)} test" if data.test_examples is not None else "")
         + (f", {len(data.labels)} labels; majority-class dev accuracy {data.majority_baseline:.3f}"
@@ -152,8 +165,8 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     hardware["load_average_1m_end"] = _load_average()
     reports = write_reports(comparison, out)
     db_path = None
-    if s.db:
-        ResultsStore(s.db).append(comparison)
+    if store is not None:
+        store.append(comparison)
         db_path = Path(s.db)
     rec = recommend(comparison.candidates, None, hardware=hardware)
     return CompareOutcome(comparison, out, reports, rec, interrupted, db_path, data.majority_baseline,

@@ -130,7 +130,7 @@ def test_broken_candidate_is_reported_and_the_others_run(first):
 def test_progress_lines_per_candidate_and_phase(first):
     err = first["stderr"]
     assert "[1/4 bert-tiny] pre-train (MLM+NSP, budget 2s) ..." in err
-    assert "[1/4 bert-tiny] fine-tune (budget 2s) ..." in err
+    assert "[1/4 bert-tiny] fine-tune (budget 2s, recipe auto) ..." in err
     assert "[2/4 gpt-nano] pre-train (causal LM, budget 2s) ..." in err
     assert "[3/4 elmo] pre-train (forward+backward LM, budget 2s) ..." in err
     assert "[3/4 elmo] measure inference (fp32, bf16" in err
@@ -166,7 +166,7 @@ def test_second_run_on_sst2_accumulates_in_the_store(first, second):
         assert c.quality.test is not None and c.quality.test_ci is not None
         assert c.extra["inference"]["measured_in"] == "a fresh process"
         assert c.peak_rss_mb["inference"] > 0 and c.latency["fp32"].n == 3
-    assert "[1/2 bert-tiny] fine-tune (budget 2s) ..." in second["stderr"]
+    assert "[1/2 bert-tiny] fine-tune (budget 2s, recipe auto) ..." in second["stderr"]
     assert "pre-train" not in second["stderr"]
     store = ResultsStore(first["db"])
     assert len(store.list()) == 2

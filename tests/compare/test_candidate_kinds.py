@@ -97,3 +97,29 @@ def test_precision_auto_measures_bf16_only_where_the_probe_says_it_is_faster(mon
     s = CompareSettings(train=str(train), candidates=parse_candidates("bert-tiny"), precisions=["fp32", "int8"])
     assert s.resolve_precisions() is None and s.precisions == ["fp32", "int8"]
     assert compare_settings.CompareSettings is CompareSettings
+
+
+def test_default_out_dirs_are_unique_and_a_bad_db_fails_before_training(tmp_path, monkeypatch):
+    """Issue #15 items 2 and 8: two comparisons in the same second get two folders; a garbage --db is
+    refused before any candidate trains, and bad data leaves no output folder behind."""
+    from gptbert.compare import run_comparison
+    from gptbert.compare.runner import default_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    a, b = default_out_dir("compare"), default_out_dir("compare")
+    assert a != b and a.is_dir() and b.is_dir() and b.name == a.name + "-2"
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an sqlite file" * 100)
+    train = tmp_path / "t.tsv"
+    train.write_text("text\tlabel\n" + "".join(f"text {i}\t{i % 2}\n" for i in range(20)))
+    s = CompareSettings(train=str(train), candidates=parse_candidates("tfidf-lr"), db=str(garbage),
+                        out_dir=str(tmp_path / "out"))
+    with pytest.raises(CompareError, match="garbage.db"):
+        run_comparison(s, log=lambda line: None)
+    assert not (tmp_path / "out").exists()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("no label column here\n")
+    s = CompareSettings(train=str(bad), candidates=parse_candidates("tfidf-lr"), db=None)
+    with pytest.raises(CompareError):
+        run_comparison(s, log=lambda line: None)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([a.name, b.name])
