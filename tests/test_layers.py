@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     # 3: tasks, run directories, where a model comes from
     "tasks": 3, "run": 3, "source": 3,
     # 4: recipes over tasks, baselines, compression commands, measurement
-    "recipes": 4, "finetune_recipe": 4, "baselines": 4, "compress": 4, "measure": 4,
+    "recipes": 4, "finetune_recipe": 4, "baselines": 4, "compress": 4, "measure": 4, "distributed": 4,
     # 5: comparing, recommending, reporting
     "results": 5, "recommend": 5, "report": 5, "compare": 5,
     # 6: the API every front end uses; 7: the front ends
