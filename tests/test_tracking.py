@@ -193,3 +193,10 @@ def test_log_run_copies_only_small_run_files(tmp_path: Path) -> None:
     t = Files()
     log_run(t, d)
     assert t.got == ["config.json", "task.json"]
+
+
+def test_track_none_cannot_go_with_another(tmp_path: Path, shared_data: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _finetune(tmp_path, shared_data, "--track", "none", "--track", "mlflow")
+    assert code == 2 and "--track none: cannot go with another --track" in capsys.readouterr().err
+    assert not out.exists()

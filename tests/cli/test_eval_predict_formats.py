@@ -159,3 +159,18 @@ def test_predict_tables_for_generation_and_qa_runs(capsys: pytest.CaptureFixture
     pd.DataFrame({"query": ["x"], "context": [context]}).to_csv(table, index=False)
     code, _, err = _run(capsys, "predict", str(qa["path"]), "--input", str(table))
     assert code == 2 and "no question column 'question'" in err and "'query', 'context'" in err
+
+
+def test_column_options_for_a_task_without_columns_name_what_it_has(tmp_path: Path) -> None:
+    from gptbert.recipes import _with_options
+    from gptbert.run import Run, TaskInfo
+    from gptbert.tasks import TASKS
+    from gptbert.tasks.classify import ClassifyOptions
+
+    run = Run(tmp_path, model=None, tokenizer=None, task=TaskInfo(task="classify", options=ClassifyOptions()))  # type: ignore[arg-type]
+    mapped = _with_options(run, TASKS["classify"], {"text_column": "sentence"})
+    assert mapped.task.options.text_column == "sentence" and mapped.task.options.label_column == "label"
+    assert run.task.options.text_column == "text"  # the loaded run is left as it was
+    qa = Run(tmp_path, model=None, tokenizer=None, task=TaskInfo(task="qa"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"--label-column: the qa task reads no such column"):
+        _with_options(qa, TASKS["qa"], {"label_column": "gold"})
