@@ -12,7 +12,10 @@ a job is timed on the resources it asked for.
 ``address``: ``None`` uses the Ray runtime this process already has, else starts a local one (and
 shuts it down after the jobs); ``"auto"`` joins the cluster of this machine (``ray start --head``
 here, ``ray start --address HEAD:6379`` on the others); ``"ray://HOST:10001"`` a remote cluster.
-Ray is imported only by the ray backend (``pip install 'gptbert[ray]'``).
+A runtime this call starts or joins gets this process's import path as the workers'
+``PYTHONPATH`` (so that a checkout runs its own code on this machine); every other node needs
+gptbert (and what ``fn`` imports) installed. A runtime the caller started with ``ray.init`` is used
+as it is. Ray is imported only by the ray backend (``pip install 'gptbert[ray]'``).
 """
 
 from __future__ import annotations
