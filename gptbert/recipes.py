@@ -111,8 +111,10 @@ def pretrain(
     mode: str | None = None,
     overrides: dict[str, Any] | None = None,
     cache_root: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> tuple[Path, FitResult]:
-    """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory."""
+    """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory
+    (``callbacks``: training-loop hooks, e.g. :class:`gptbert.tracking.TrackingCallback`)."""
     from gptbert.tasks.pretrain import PretrainOptions, pretrain_data
 
     resolve_precision(args)
@@ -125,7 +127,7 @@ def pretrain(
     train_dir = Path(out_dir)
     if args.out_dir is None:
         args.out_dir = str(train_dir)
-    result = fit(src.model, args, data.train, data.collate_fn, eval_fn=data.eval_fn)
+    result = fit(src.model, args, data.train, data.collate_fn, eval_fn=data.eval_fn, callbacks=list(callbacks))
     task = TaskInfo(task="pretrain", max_len=max_len,
                     options=PretrainOptions(objective=data.objective, corpus=list(map(str, files))))
     metrics = {"pretrain": _fit_summary(result), "dev": result.eval_metrics}
@@ -150,6 +152,7 @@ def finetune(
     overrides: dict[str, Any] | None = None,
     recipe: str | None = None,
     explicit: Collection[str] = (),
+    callbacks: Sequence[Any] = (),
 ) -> tuple[Path, FitResult, dict[str, Any]]:
     """Fine-tune ``spec`` (preset, run or HF directory) on ``task``; write a run directory.
 
@@ -158,8 +161,9 @@ def finetune(
     recipe of :mod:`gptbert.finetune_recipe` (pooling, linear-probe head, learning rates, frozen
     word embeddings, max_len from the data, batches of similar length) plans every setting not
     named in ``explicit`` (TrainArgs field names, and ``max_len``); the plan and its reasons are
-    kept in the run's metrics.json. Returns (run directory, fit result, ``{"dev": final dev
-    evaluation, "recipe": the plan or None}``).
+    kept in the run's metrics.json. ``callbacks``: training-loop hooks of the fine-tuning (not of the
+    recipe's probe). Returns (run directory, fit result, ``{"dev": final dev evaluation, "recipe":
+    the plan or None}``).
     """
     resolve_precision(args)
     t = get_task(task)
@@ -181,11 +185,13 @@ def finetune(
     prepare_args(args, out, fitting.metric)
     lengths = example_lengths(fitting.train) if args.group_by_length else None
     if fitting.dev_data is not None:
-        result = fit(model, args, fitting.train, fitting.collate, dev_data=fitting.dev_data, lengths=lengths)
+        result = fit(model, args, fitting.train, fitting.collate, dev_data=fitting.dev_data, lengths=lengths,
+                     callbacks=list(callbacks))
         final = fitting.evaluate(model)
     else:
         memo = _Memo(fitting.evaluate)
-        result = fit(model, args, fitting.train, fitting.collate, eval_fn=memo, lengths=lengths)
+        result = fit(model, args, fitting.train, fitting.collate, eval_fn=memo, lengths=lengths,
+                     callbacks=list(callbacks))
         final = memo.final(model, args, result)
     info = TaskInfo(task=t.name, max_len=max_len, options=fitting.options, source=spec, train=str(train_path),
                     dev=dev_path)
@@ -233,7 +239,8 @@ def _apply_recipe(spec: str, task: Task, src: Any, data: Any, args: TrainArgs, m
 # ---------------------------------------------------------------------------------------
 
 
-def evaluate(run: Run | str | Path, data_path: str | Path, **opts: Any) -> dict[str, Any]:
+def evaluate(run: Run | str | Path, data_path: str | Path, *, columns: Mapping[str, str | None] | None = None,
+             **opts: Any) -> dict[str, Any]:
     """Metrics of a run on a labelled file, for the run's task.
 
     classify -> accuracy, macro-F1, MCC, confusion matrix; tokens -> entity P/R/F1;
@@ -241,22 +248,45 @@ def evaluate(run: Run | str | Path, data_path: str | Path, **opts: Any) -> dict[
     chrF; pretrain (or any LM on a ``.txt`` file) -> perplexity and bits per character
     (GPT), MLM accuracy (BERT), per-direction perplexity (ELMo).
 
+    ``data_path``: a file in any format of :mod:`gptbert.data.readers.registry`, or a Hugging
+    Face datasets folder (``folder:split`` picks a split). ``columns``: task options that name
+    columns (``text_column``, ``text_pair_column``, ``label_column``) read in place of the
+    run's own (None values: the run's).
     ``opts``: ``max_examples`` (first N examples), ``batch_size``, ``precision``,
     ``skip_bad_rows``, ``max_chars`` (LM evaluation), ``max_new_tokens`` / GenerationConfig
     fields (generation), ``k`` (extractive summaries), ``doc_stride`` and ``top_windows`` (extractive QA).
     The result has ``task``, ``data``, ``n`` and the metrics; per-example predictions
     where the task has them.
     """
+    from gptbert.data.readers.registry import split_path
+
     run = _as_run(run)
+    folder, _ = split_path(data_path)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such file or directory")
     path = Path(data_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     name = run.task.task
     task = TASKS["pretrain"] if path.suffix.lower() in TEXT_SUFFIXES else TASKS.get(name)
     if task is None:
         raise ValueError(f"{run.path}: task {name!r} has no evaluation on {path.name} (a bare checkpoint: "
                          "fine-tune it first, or pass a .txt file for language-model metrics)")
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    if given:
+        run = _with_options(run, task, given)
     return {"task": task.name, "data": str(path), **task.evaluate_file(run, path, **opts)}
+
+
+def _with_options(run: Run, task: Task, changes: Mapping[str, Any]) -> Run:
+    """``run`` as if its task options had ``changes`` (ValueError naming what the task does not read)."""
+    options = task.options_of(run)
+    known = {f.name for f in dataclasses.fields(options)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise ValueError(f"{flags}: the {task.name} task reads no such column (it has: "
+                         f"{', '.join(sorted(known)) or 'no column options'})")
+    new_task = dataclasses.replace(run.task, options=dataclasses.replace(options, **changes))
+    return dataclasses.replace(run, task=new_task)
 
 
 def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any], **opts: Any) -> list[dict[str, Any]]:

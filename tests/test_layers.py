@@ -19,12 +19,12 @@ LAYERS: dict[str, int] = {
     # 1: the networks, their files, tokenizers, decoding, model transforms
     "models": 1, "io": 1, "tokenizer": 1, "generate": 1, "compress.quantize": 1, "compress.export": 1,
     # 2: data and the one training loop (and what builds on a training callback)
-    "data": 2, "training": 2, "compress.prune": 2, "compress.io": 2, "compress.distill": 2,
+    "data": 2, "training": 2, "tracking": 2, "compress.prune": 2, "compress.io": 2, "compress.distill": 2,
     # 3: tasks, run directories, where a model comes from
     "tasks": 3, "run": 3, "source": 3,
     # 4: recipes over tasks, baselines, compression commands, measurement
     "baselines.logreg": 2, "baselines.tfidf": 2,
-    "recipes": 4, "finetune_recipe": 4, "baselines": 4, "compress": 4, "measure": 4,
+    "recipes": 4, "finetune_recipe": 4, "baselines": 4, "compress": 4, "measure": 4, "distributed": 4,
     # 5: comparing, recommending, reporting
     "results": 5, "recommend": 5, "report": 5, "compare": 5,
     # 6: the API every front end uses; 7: the front ends

@@ -147,14 +147,18 @@ DATA_FORMATS_HELP = ("TSV, CSV, JSONL, JSON, Parquet or a Hugging Face datasets 
 """What a task-file argument may name, for the help of the commands that take one."""
 
 
-def add_column_options(parser: argparse.ArgumentParser, *, labels: bool = True) -> None:
+def add_column_options(parser: argparse.ArgumentParser, *, labels: bool = True, from_run: bool = False) -> None:
     """``--text-column``, ``--text-pair-column``, ``--label-column`` (with ``labels``) and ``--split``:
-    the column mapping of a command that reads a task file in any format (see :func:`column_options`)."""
-    parser.add_argument("--text-column", default="text", help="text column (header name, key or table column; "
-                                                                "default: %(default)s)")
-    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks")
+    the column mapping of a command that reads a task file in any format (see :func:`column_options`).
+    ``from_run``: the command reads a file for a trained run, whose own columns are the defaults (None)."""
+    run = "the run's own columns, else " if from_run else ""
+    parser.add_argument("--text-column", default=None if from_run else "text",
+                        help=f"text column (header name, key or table column; default: {run}text)")
+    parser.add_argument("--text-pair-column", default=None, help="second-text column for pair tasks"
+                        + (" (default: the run's own)" if from_run else ""))
     if labels:
-        parser.add_argument("--label-column", default="label", help="label column (default: %(default)s)")
+        parser.add_argument("--label-column", default=None if from_run else "label",
+                            help=f"label column (default: {run}label)")
     parser.add_argument("--split", default=None, metavar="NAME",
                         help="the split of a Hugging Face DatasetDict folder (or write FOLDER:NAME)")
 
@@ -165,6 +169,19 @@ def column_options(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "label_column"):
         out["label_column"] = args.label_column
     return out
+
+
+def data_spec(path: str, split: str | None) -> str:
+    """``path`` with ``--split`` folded in as ``FOLDER:SPLIT`` (what every reader takes); CLIError
+    when ``split`` is given for something that is not a folder."""
+    from gptbert.cli.errors import CLIError
+
+    if split is None:
+        return path
+    if not Path(path).is_dir():
+        raise CLIError(f"--split {split}: names a split of a Hugging Face datasets folder, and {path} is "
+                       f"{'a file' if Path(path).exists() else 'not there'}")
+    return f"{path}:{split}"
 
 
 def given_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:

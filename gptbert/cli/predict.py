@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from gptbert.cli import CLIError
-from gptbert.cli._args import add_json_options, check_json_out, write_json_out
+from gptbert.cli._args import (
+    DATA_FORMATS_HELP,
+    add_column_options,
+    add_json_options,
+    check_json_out,
+    column_options,
+    data_spec,
+    write_json_out,
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,8 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory (or Hugging Face directory)")
     p.add_argument("--text", nargs="+", default=None, help="input text(s)")
-    p.add_argument("--input", help="input file: .txt (one input a line), .tsv/.csv/.jsonl (a text/source column, "
-                                   "or question+context for qa), SQuAD .json for qa, CoNLL for tokens")
+    p.add_argument("--input", help=f"input file: .txt (one input a line), a table ({DATA_FORMATS_HELP}) with a "
+                                   "text column (source for generation runs, question and context for qa), "
+                                   "SQuAD .json for qa, CoNLL for tokens")
+    add_column_options(p, labels=False, from_run=True)
     p.add_argument("--question", help="qa: the question (with --context or --context-file)")
     p.add_argument("--context", help="qa: the context text")
     p.add_argument("--context-file", help="qa: read the context from this file")
@@ -48,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "RUN/eval-<data file name>.json (--json-out PATH: there instead; --json: on standard output only).",
     )
     e.add_argument("run", help="run directory (or Hugging Face directory)")
-    e.add_argument("--data", required=True, help="labelled file in the task's format (.txt for LM metrics)")
+    e.add_argument("--data", required=True, help=f"labelled file in the task's format: {DATA_FORMATS_HELP} "
+                                                  "(.txt for LM metrics)")
+    add_column_options(e, from_run=True)
     add_json_options(e, "the result")
     e.add_argument("--force", action="store_true", help="replace an existing --json-out file")
     e.add_argument("--max-examples", type=int, default=None, help="score only the first N examples")
@@ -73,18 +86,18 @@ def _load(path: str, device: str) -> Any:
         raise CLIError(str(e)) from None
 
 
-def read_inputs(path: str | Path, run: Any) -> list[Any]:
-    """Prediction inputs of a file, read by the run's task (by extension: SQuAD .json for qa,
-    CoNLL for tokens, source columns for generate, else JSONL records or one input a line)."""
+def read_inputs(path: str | Path, run: Any, columns: dict[str, Any] | None = None) -> list[Any]:
+    """Prediction inputs of a file (``folder:split`` too), read by the run's task: a table in any
+    registered format (its text column), SQuAD .json for qa, CoNLL for tokens, else one input a line."""
+    from gptbert.data.readers.registry import split_path
     from gptbert.tasks import TASKS, task_of
 
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"{p}: no such file")
+    if not split_path(path)[0].exists():
+        raise CLIError(f"{path}: no such file or directory")
     try:
         task = TASKS[run.task.task] if run.task.task in TASKS else task_of(run)
-        return task.read_inputs(p)
-    except ValueError as e:
+        return task.read_inputs(Path(path), columns, task.options_of(run))
+    except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
 
 
@@ -101,7 +114,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.text:
         inputs.extend(args.text)
     if args.input:
-        inputs.extend(read_inputs(args.input, run))
+        columns = column_options(args)
+        split = columns.pop("split")
+        inputs.extend(read_inputs(data_spec(args.input, split), run, columns))
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
@@ -159,12 +174,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.recipes import evaluate
 
     json_out = check_json_out(args)
+    columns = column_options(args)
+    data = data_spec(args.data, columns.pop("split"))
     run = _load(args.run, args.device)
     opts = {"max_examples": args.max_examples, "max_chars": args.max_chars, "max_new_tokens": args.max_new_tokens,
             "num_beams": args.num_beams, "batch_size": args.batch_size, "skip_bad_rows": args.skip_bad_rows,
             "top_windows": args.top_windows}
     try:
-        result = evaluate(run, args.data, **{k: v for k, v in opts.items() if v is not None})
+        result = evaluate(run, data, columns=columns, **{k: v for k, v in opts.items() if v is not None})
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     except ImportError as e:
@@ -177,7 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if json_out is not None:
         write_json_out(json_out, result, args)
     elif not args.json:
-        out = Path(run.path) / f"eval-{Path(args.data).name}.json"
+        out = Path(run.path) / f"eval-{Path(data).name.replace(':', '-')}.json"
         try:
             atomic_write_json(out, result)
         except OSError as e:

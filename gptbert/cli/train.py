@@ -43,6 +43,14 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "from the data when not given)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on standard output instead "
                                                        "of a short summary")
+    p.add_argument("--track", action="append", choices=["tensorboard", "mlflow", "none"], default=None,
+                   help="where to track the run (repeatable): tensorboard (the default: events under OUT/tb when "
+                        "tensorboard is installed), mlflow (parameters, per-step metrics, final figures and the "
+                        "run's files; needs gptbert[track]), none")
+    p.add_argument("--track-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI or folder (default: $MLFLOW_TRACKING_URI, else the file store ./mlruns)")
+    p.add_argument("--track-experiment", default="gptbert", metavar="NAME",
+                   help="MLflow experiment to log the run under (default: %(default)s)")
 
 
 class _TrainOptionsParser(argparse.ArgumentParser):
@@ -123,15 +131,71 @@ def _train_args(args: argparse.Namespace, out: Path):
     return targs
 
 
+def _open_tracking(args: argparse.Namespace, targs, out: Path, params: dict) -> object | None:  # type: ignore[no-untyped-def]
+    """Apply ``--track``: TensorBoard is ``targs.tensorboard`` (on unless --track leaves it out);
+    MLflow opens a tracker (on rank 0) with the command's ``params`` logged. None: no MLflow."""
+    tracks = set(args.track or ())
+    if "none" in tracks and len(tracks) > 1:
+        raise CLIError("--track none: cannot go with another --track")
+    if tracks:
+        targs.tensorboard = "tensorboard" in tracks
+    if "mlflow" not in tracks:
+        return None
+    from gptbert.training import is_main_process
+
+    if not is_main_process():
+        return None
+    from gptbert.tracking import open_tracker
+
+    try:
+        tracker = open_tracker("mlflow", uri=args.track_uri, experiment=args.track_experiment, run_name=out.name)
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    tracker.log_params({k: v for k, v in params.items() if v is not None})
+    return tracker
+
+
+def _train_tracked(tracker, train):  # type: ignore[no-untyped-def]
+    """``train(callbacks)``, fed to ``tracker`` (when there is one); a failure closes its run as failed."""
+    if tracker is None:
+        return train([])
+    from gptbert.tracking import TrackingCallback
+
+    try:
+        return train([TrackingCallback(tracker)])
+    except BaseException:
+        tracker.close("failed")
+        raise
+
+
+def _finish_tracking(tracker, path: Path, data: dict, params: dict | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The final figures (``data``'s numbers) and the run directory's files; closes the run."""
+    if tracker is None:
+        return
+    from gptbert.tracking import log_run
+
+    if params:
+        tracker.log_params(params)
+    log_run(tracker, path, {k: v for k, v in data.items() if k not in ("recipe",)})
+    tracker.close()
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from gptbert.recipes import pretrain
 
     out = _check_out(args)
     targs = _train_args(args, out)
+    tracker = _open_tracking(args, targs, out, {"command": "pretrain", "model": args.model, "data": " ".join(args.data),
+                                                "tokenizer": args.tokenizer, "vocab_size": args.vocab_size,
+                                                "max_len": args.max_len, "doc_mode": args.doc_mode})
+
+    def train(callbacks: list):  # type: ignore[no-untyped-def]
+        return pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+                        max_len=args.max_len, mode=None if args.doc_mode == "auto" else args.doc_mode,
+                        callbacks=callbacks)
+
     try:
-        path, result = pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer,
-                                vocab_size=args.vocab_size, max_len=args.max_len,
-                                mode=None if args.doc_mode == "auto" else args.doc_mode)
+        path, result = _train_tracked(tracker, train)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     from gptbert.training import is_main_process
@@ -140,6 +204,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         data = {"run": str(path), "steps": result.steps, "stop_reason": result.stop_reason,
                 "tokens_per_s": round(result.tokens_per_s, 1), "wall_s": round(result.wall_time, 1),
                 "dev": result.eval_metrics}
+        _finish_tracking(tracker, path, data)
         facts = [(f"dev {k}", f"{v:.4g}") for k, v in result.eval_metrics.items() if isinstance(v, (int, float))]
         _print_result(args, data, f"pre-trained {args.model} on {', '.join(map(str, args.data))}", result, facts,
                       path)
@@ -169,12 +234,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     # The column options are the classification task's; other tasks ignore them.
     columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
                "label_column": args.label_column}
-    try:
-        path, result, extra = finetune(
+    tracker = _open_tracking(args, targs, out, {
+        "command": "finetune", "model": args.model, "task": args.task, "train": args.train, "dev": args.dev,
+        "tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "recipe": args.recipe,
+        "max_train": args.max_train, **columns})
+
+    def train(callbacks: list):  # type: ignore[no-untyped-def]
+        return finetune(
             args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
             tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
             skip_bad_rows=args.skip_bad_rows, max_train=args.max_train,
-            recipe=None if args.recipe == "none" else "auto", explicit=getattr(args, "given", set()))
+            recipe=None if args.recipe == "none" else "auto", explicit=getattr(args, "given", set()),
+            callbacks=callbacks)
+
+    try:
+        path, result, extra = _train_tracked(tracker, train)
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -189,5 +263,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         facts.append(("recipe", f"{plan.kind}: lr {plan.lr:g}" + (f", head {plan.head_lr:g}" if plan.head_lr else "")
                       + f", max_len {plan.max_len}" + (", linear-probe head" if plan.probe else "")
                       + (", frozen word embeddings" if plan.freeze_embeddings else "")))
+    plan_params = {"max_len": plan.max_len if plan is not None else args.max_len}
+    if plan is not None:
+        plan_params["plan"] = {k: v for k, v in plan.to_dict().items() if k not in ("reasons", "probe_result")}
+    _finish_tracking(tracker, path, data, plan_params)
     _print_result(args, data, f"fine-tuned {args.model} on {args.train} ({args.task})", result, facts, path)
     return 0

@@ -223,28 +223,71 @@ class Task:
         """Prediction inputs of labelled examples (what :meth:`predict` takes)."""
         return [x[0] if isinstance(x, (tuple, list)) else x for x in examples]
 
-    def read_inputs(self, path: Path) -> list[Any]:
-        """Prediction inputs of a file: JSONL (strings, token lists or records with a text key),
-        TSV / CSV (the text column), else one input a line."""
-        suffix = path.suffix.lower()
-        if suffix == ".jsonl":
-            out: list[Any] = []
-            for i, r in enumerate(jsonl_records(path)):
-                if isinstance(r, str):
-                    out.append(r)
-                elif isinstance(r, dict) and isinstance(r.get("tokens", r.get("words")), list):
-                    out.append([str(w) for w in r.get("tokens", r.get("words"))])
-                elif isinstance(r, dict) and any(k in r for k in INPUT_KEYS):
-                    out.append(next(r[k] for k in INPUT_KEYS if k in r))
-                else:
-                    raise ValueError(f"{path}: record {i + 1}: expected a string or one of the keys "
-                                     f"{', '.join(INPUT_KEYS)}")
-            return out
-        if suffix in (".tsv", ".csv"):
-            from gptbert.data.readers import read_task_file
+    input_column = "text"
+    """The column of a table that holds a prediction input when none is named."""
 
-            return list(read_task_file(path, label_column=None).texts)
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    def read_inputs(self, path: Path, columns: Mapping[str, str | None] | None = None,
+                    options: TaskOptions | None = None) -> list[Any]:
+        """Prediction inputs of a file (``path`` may be ``folder:split``).
+
+        A table in any format of :mod:`gptbert.data.readers.registry` (CSV, TSV, JSONL records, JSON,
+        Parquet, a datasets folder) gives its ``text_column`` and, with a ``text_pair_column``,
+        ``{"text", "text_pair"}`` inputs; a column not named in ``columns`` is the run's (its task
+        ``options``), else :attr:`input_column`. JSONL of strings or token lists, or of records without
+        that column (any key of :data:`INPUT_KEYS` then), is read as such; any other file (.txt) gives
+        one input a line."""
+        cols = {k: v for k, v in (columns or {}).items() if v is not None}
+        fmt = table_format(path)
+        if fmt is None:
+            return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        text_column = cols.get("text_column") or getattr(options, "text_column", None) or self.input_column
+        pair_column = cols.get("text_pair_column") or getattr(options, "text_pair_column", None)
+        if fmt == "jsonl" and "text_column" not in cols:
+            first = next(iter(jsonl_records(path)), None)
+            if not isinstance(first, dict) or text_column not in first:
+                return jsonl_inputs(path)
+        return table_inputs(path, text_column, pair_column)
+
+
+def table_format(path: str | Path) -> str | None:
+    """The registry format of ``path`` (a folder must be a datasets folder), None for a file of
+    another kind (plain text, CoNLL)."""
+    from gptbert.data.readers import DataError, detect_format
+    from gptbert.data.readers.registry import split_path
+
+    folder, _ = split_path(path)
+    if folder.is_dir():
+        return detect_format(folder)
+    try:
+        return detect_format(folder)
+    except DataError:
+        return None
+
+
+def table_inputs(path: str | Path, text_column: str, text_pair_column: str | None = None) -> list[Any]:
+    """The texts (``{"text", "text_pair"}`` with a pair column) of a table, unlabelled."""
+    from gptbert.data.readers import read_task_file
+
+    data = read_task_file(path, text_column=text_column, text_pair_column=text_pair_column, label_column=None)
+    if data.pairs is None:
+        return list(data.texts)
+    return [{"text": t, "text_pair": p} for t, p in zip(data.texts, data.pairs)]
+
+
+def jsonl_inputs(path: Path) -> list[Any]:
+    """JSONL prediction inputs: strings, token lists or records with a text key (:data:`INPUT_KEYS`)."""
+    out: list[Any] = []
+    for i, r in enumerate(jsonl_records(path)):
+        if isinstance(r, str):
+            out.append(r)
+        elif isinstance(r, dict) and isinstance(r.get("tokens", r.get("words")), list):
+            out.append([str(w) for w in r.get("tokens", r.get("words"))])
+        elif isinstance(r, dict) and any(k in r for k in INPUT_KEYS):
+            out.append(next(r[k] for k in INPUT_KEYS if k in r))
+        else:
+            raise ValueError(f"{path}: record {i + 1}: expected a string or one of the keys "
+                             f"{', '.join(INPUT_KEYS)}")
+    return out
 
 
 def jsonl_records(path: Path) -> list[Any]:

@@ -45,6 +45,7 @@ import torch.nn as nn
 
 from gptbert.data.objectives import IGNORE_INDEX, TokenizerLike, eos_or_sep, pad_sequences
 from gptbert.data.readers import DataError, PairData, detect_format, read_pairs_file, train_dev_split
+from gptbert.data.readers.registry import split_path
 from gptbert.metrics import generation_scores
 from gptbert.precision import autocast
 from gptbert.tasks.extractive import scorer_examples, summarize, summary_length
@@ -313,8 +314,8 @@ def _read_dialogues(path: Path) -> list[tuple[str, str]] | None:
 def read_examples(path: str | Path, *, skip_bad_rows: bool = False) -> tuple[list[tuple[str, str]], str]:
     """(source, target) pairs and the format ('pairs' or 'chat') of a pairs or dialogue file."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file")
+    if not split_path(p)[0].exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
     chat = _read_dialogues(p)
     if chat is not None:
         return chat, "chat"
@@ -452,6 +453,7 @@ class GenerateTask(Task):
     name = "generate"
     options_type = GenerateOptions
     metric = "rougeL"
+    input_column = "source"
 
     def head(self, family: str) -> str:
         if family == "elmo":
@@ -563,7 +565,4 @@ class GenerateTask(Task):
                        **generation_options(opts))
         return [{"source": s, "output": o} for s, o in zip(sources, outs)]
 
-    def read_inputs(self, path: Path) -> list[Any]:
-        if path.suffix.lower() in (".tsv", ".csv"):
-            return list(read_pairs_file(path).sources)
-        return super().read_inputs(path)
+

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from gptbert.data.readers import DataWarning, QAExample, SquadData, read_squad, train_dev_split
 from gptbert.precision import autocast
-from gptbert.tasks.base import Fitting, Task, TaskOptions, TaskSplits, jsonl_records
+from gptbert.tasks.base import Fitting, Task, TaskOptions, TaskSplits, jsonl_records, table_format
 from gptbert.tasks.common import (ListDataset, batched_outputs, model_device, plain_ids, run_max_len,
                                   run_tokenizer, text_of)
 from gptbert.tasks.generate import ConditionalLMCollator
@@ -526,15 +526,25 @@ class QATask(Task):
                      top_windows=opts.get("top_windows"))
         return [{"question": q, **{k: v for k, v in r.items() if k != "n_best"}} for q, r in zip(qs, res)]
 
-    def read_inputs(self, path: Path) -> list[Any]:
-        """SQuAD .json, or .jsonl records with question and context."""
-        suffix = path.suffix.lower()
-        if suffix == ".json":
+    def read_inputs(self, path: Path, columns: Mapping[str, str | None] | None = None,
+                    options: TaskOptions | None = None) -> list[Any]:
+        """SQuAD .json, .jsonl records with question and context, or a table in any other format of
+        the reader registry (CSV, TSV, Parquet, a datasets folder) with question and context columns."""
+        from gptbert.data.readers.registry import read_rows
+
+        fmt = table_format(path)
+        if fmt == "json":
             return [{"question": e.question, "context": e.context} for e in read_questions(path)]
-        if suffix == ".jsonl":
+        if fmt == "jsonl":
             records = jsonl_records(path)
             for i, r in enumerate(records):
                 if not isinstance(r, dict) or "question" not in r or "context" not in r:
                     raise ValueError(f"{path}: record {i + 1}: expected keys 'question' and 'context'")
             return records
-        raise ValueError(f"{path}: qa inputs are SQuAD .json or .jsonl with question/context")
+        if fmt is None:
+            raise ValueError(f"{path}: qa inputs are SQuAD .json, .jsonl with question/context, or a CSV / TSV / "
+                             "Parquet / datasets table with question and context columns")
+        roles = {"question": "question", "context": "context"}
+        _, rows = read_rows(path, dict(roles), list(roles), roles, format=None, has_header=True, encoding="utf-8",
+                            skip_bad_rows=False)
+        return [{"question": v["question"], "context": v["context"]} for v in rows.values]

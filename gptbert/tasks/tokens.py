@@ -474,10 +474,11 @@ class TokensTask(Task):
         return [{"text": x if isinstance(x, str) else " ".join(x), "tags": [list(p) for p in t],
                  "entities": entities(t)} for x, t in zip(items, tagged)]
 
-    def read_inputs(self, path: Path) -> list[Any]:
+    def read_inputs(self, path: Path, columns: Mapping[str, str | None] | None = None,
+                    options: TaskOptions | None = None) -> list[Any]:
         if path.suffix.lower() in (".conll", ".bio", ".iob"):
             return [list(ws) for ws in read_token_file(path).tokens]
-        return super().read_inputs(path)
+        return super().read_inputs(path, columns, options)
 
 
 # ---------------------------------------------------------------------------------------
