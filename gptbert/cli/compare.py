@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_compare)
 
     d = sub.add_parser(
-        "demo", help="a complete BERT vs GPT vs ELMo comparison on the bundled data (about 3 minutes on 2 cores)",
+        "demo", help="a complete comparison on the bundled data: the two baselines and one small BERT, GPT and ELMo "
+                     "(about 5 minutes on 2 cores)",
         description="Pre-train and fine-tune one small model per family on the bundled sentiment data, measure "
                     "them, write the reports and check the result: exits non-zero if a candidate failed or if "
                     "the best dev accuracy is not above the majority-class baseline.",
