@@ -32,29 +32,37 @@ def _columns(examples: list[tuple[str, str | None, int]]) -> tuple[list[str], li
     return texts, pairs, [int(ex[2]) for ex in examples]
 
 
-def _predicted_ids(model: Any, examples: list[tuple[str, str | None, int]], labels: list[str]) -> tuple[list[int], list[int]]:
-    """(gold ids, predicted ids) in the comparison's label order."""
+def _predicted(model: Any, examples: list[tuple[str, str | None, int]],
+               labels: list[str]) -> tuple[list[int], list[int], np.ndarray]:
+    """(gold ids, predicted ids, probabilities (N, L)), all in the comparison's label order."""
     texts, pairs, gold = _columns(examples)
-    proba = model.predict_proba(texts, pairs)  # (N, L) in the model's label order
+    proba = np.asarray(model.predict_proba(texts, pairs))  # (N, L') in the model's label order
     index = {name: i for i, name in enumerate(labels)}
-    pred = [index.get(model.labels[j], -1) for j in np.asarray(proba).argmax(axis=1)]
-    return gold, pred
+    ours = np.zeros((len(texts), len(labels)))  # labels the model never saw get probability 0
+    for j, name in enumerate(model.labels):
+        if name in index:
+            ours[:, index[name]] = proba[:, j]
+    pred = [index.get(model.labels[j], -1) for j in proba.argmax(axis=1)]
+    return gold, pred, ours
 
 
 def _score(ctx: _Context, model: Any, res: CandidateResult) -> None:
     from gptbert.metrics import bootstrap_ci
 
     s, data = ctx.s, ctx.data
-    gold, pred = _predicted_ids(model, data.dev_examples, data.labels)
+    gold, pred, proba = _predicted(model, data.dev_examples, data.labels)
     point, lo, hi = bootstrap_ci("accuracy", gold, pred, n_resamples=_BOOTSTRAP_RESAMPLES, seed=s.seed)
     f1, f1_lo, f1_hi = bootstrap_ci("macro_f1", gold, pred, n_resamples=_BOOTSTRAP_RESAMPLES, seed=s.seed)
     quality = Quality(metric="accuracy", dev=point, dev_ci=(lo, hi))
     res.extra.update(dev_macro_f1=f1, dev_macro_f1_ci=[f1_lo, f1_hi])
     if data.test_examples is not None:
-        t_gold, t_pred = _predicted_ids(model, data.test_examples, data.labels)
+        t_gold, t_pred, _ = _predicted(model, data.test_examples, data.labels)
         t_point, t_lo, t_hi = bootstrap_ci("accuracy", t_gold, t_pred, n_resamples=_BOOTSTRAP_RESAMPLES, seed=s.seed)
         quality.test, quality.test_ci = t_point, (t_lo, t_hi)
         res.extra["test_macro_f1"] = bootstrap_ci("macro_f1", t_gold, t_pred, n_resamples=1, seed=s.seed)[0]
+    from gptbert.compare.calibration import calibrate
+
+    res.extra.update(calibrate(proba, gold, res.extra.get("run_dir")))
     res.extra["dev_note"] = "dev was not used for fitting (C is picked on a held-out slice of train)"
     res.quality = quality
 

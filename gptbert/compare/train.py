@@ -221,6 +221,7 @@ def _train_transformer(ctx: _Context, spec: CandidateSpec, family: str, res: Can
         f1, f1_lo, f1_hi = bootstrap_ci("macro_f1", dev["y_true"], dev["y_pred"],
                                         n_resamples=_BOOTSTRAP_RESAMPLES, seed=s.seed)
         quality = Quality(metric="accuracy", dev=point, dev_ci=(lo, hi))
+        _calibration(run, data, extra)
         extra["dev_macro_f1"] = f1
         extra["dev_macro_f1_ci"] = [f1_lo, f1_hi]
         extra["dev_mcc"] = dev.get("mcc")
@@ -292,6 +293,18 @@ def _measure(ctx: _Context, spec: CandidateSpec, res: CandidateResult, run_dir: 
         extra["decode_error"] = m["decode_error"]
     if not res.latency:
         raise RuntimeError("no precision could be timed: " + "; ".join(f"{k}: {v}" for k, v in m["errors"].items()))
+
+
+def _calibration(run: Any, data: _Data, extra: dict[str, Any]) -> None:
+    """ECE and Brier before / after temperature scaling on dev (:mod:`gptbert.compare.calibration`)."""
+    from gptbert.compare.calibration import calibrate
+    from gptbert.tasks import classify
+
+    try:
+        probs = classify.predict_proba(run.model, run.tokenizer, data.dev_examples, max_len=run.task.max_len)  # (N, L)
+        extra.update(calibrate(probs, [ex[2] for ex in data.dev_examples], run.path))
+    except Exception as e:  # calibration is a bonus; the candidate's scores stand
+        extra["calibration_error"] = f"{type(e).__name__}: {e}"
 
 
 def _task_quality(s: CompareSettings, data: _Data, dev: dict[str, Any], run: Any, extra: dict[str, Any]) -> Quality:

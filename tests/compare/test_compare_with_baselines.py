@@ -38,6 +38,7 @@ def test_baselines_are_measured_like_every_candidate(outcome):
         assert c.finetune.wall_s > 0 and c.n_params > 0 and c.size_mb["fp32"] > 0
         assert c.extra["recipe"]["C"] in c.extra["recipe"]["C_search"]["grid"]
         assert "interleaved" in c.extra["latency_method"]
+        assert c.extra["calibration"]["ece_before"] >= 0 and len(c.extra["reliability"]["raw"]) == 15
     # the transformer went through the recipe
     assert by["bert-tiny"].extra["recipe"]["kind"] == "preset"
     assert "baseline" in " ".join(outcome.recommendation.reasons)
