@@ -64,8 +64,12 @@ def load_model(directory: str | os.PathLike, *, device: str | torch.device = "cp
     if not weights.is_file():
         raise FileNotFoundError(f"{directory}: no {WEIGHTS_FILE}")
     config = ModelConfig.load(directory / CONFIG_FILE)
+    try:
+        model = build_model(config)  # refuses a config too large for this machine before allocating
+    except ValueError as e:
+        raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
     state, _ = read_weights(weights)
-    return load_state(build_model(config), state, str(weights), device=device, dtype=dtype)
+    return load_state(model, state, str(weights), device=device, dtype=dtype)
 
 
 def load_any(path: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
