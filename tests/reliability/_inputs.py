@@ -32,6 +32,7 @@ FILES: dict[str, str | bytes] = {
     "good.tsv": _tsv([(t, 1) for t in _POS] + [(t, 0) for t in _NEG]),
     "oneclass.tsv": _tsv([(t, 1) for t in _POS + _POS]),
     "good.txt": "\n".join(_POS + _NEG) + "\n",
+    "snippets.txt": "".join(f"{t} , and {u} as well .\n" for t, u in zip(_POS, _NEG)),
     "texts.txt": "a fine film\nthe worst film\n",
     "garbage.bin": GARBAGE,
     "garbage.txt": GARBAGE,

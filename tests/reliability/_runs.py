@@ -35,7 +35,7 @@ def build_runs(root: Path) -> dict[str, Path]:
 
     src = resolve_source("bert-tiny", head="classify", num_labels=2, texts=texts, vocab_size=300, max_len=32)
     runs["cls"] = save_run(root / "cls", src.model, src.tokenizer, TaskInfo(task="classify", max_len=32),
-                           labels=["negative", "positive"])
+                           labels=["0", "1"])
     src = resolve_source("bert-tiny", head="pretrain", texts=texts, vocab_size=300, max_len=32)
     runs["mlm"] = save_run(root / "mlm", src.model, src.tokenizer, TaskInfo(task="pretrain", max_len=32))
     src = resolve_source("gpt-nano", head="lm", texts=texts, vocab_size=300, max_len=32)
@@ -45,7 +45,7 @@ def build_runs(root: Path) -> dict[str, Path]:
     big = resolve_source("bert-tiny", head="classify", num_labels=2, texts=texts, vocab_size=600, max_len=32)
     small = build_model(big.model.config.replace(vocab_size=100))
     runs["bigvocab"] = save_run(root / "bigvocab", small, big.tokenizer, TaskInfo(task="classify", max_len=32),
-                                labels=["negative", "positive"])
+                                labels=["0", "1"])
     gbig = resolve_source("gpt-nano", head="lm", texts=texts, vocab_size=600, max_len=32)
     gsmall = build_model(gbig.model.config.replace(vocab_size=100))
     runs["gptbigvocab"] = save_run(root / "gptbigvocab", gsmall, gbig.tokenizer,

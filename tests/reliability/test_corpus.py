@@ -38,7 +38,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built["store"] = root / "store.db"
     before = _digest(root)
     yield built
-    assert _digest(root) == before, "a case changed a run directory it only had to read"
+    after = _digest(root)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"cases changed files of the run directories they only had to read: {changed}"
 
 
 def run_cli(argv: list[str], stdin: str = "") -> tuple[int | str, str, str]:

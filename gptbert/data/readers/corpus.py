@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from gptbert.data.readers.formats import DataError, PathLike
+from gptbert.io.files import check_text_file
 
 
 def expand_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
@@ -52,6 +53,7 @@ def iter_corpus(
     if errors not in ("strict", "replace"):
         raise DataError(f"errors={errors!r}; expected 'strict' or 'replace'")
     for path in expand_paths(paths):
+        check_text_file(path)
         opener = gzip.open if path.suffix == ".gz" else open
         block: list[str] = []
         with opener(path, "rb") as f:  # type: ignore[operator]
