@@ -19,7 +19,8 @@ def user_error_message(e: BaseException) -> str | None:
     user_types: list[type] = []
     for module, names in (("gptbert.data.readers.formats", ("DataError",)),
                           ("gptbert.io.files", ("NotTextError", "OutputExistsError", "OutputPathError")),
-                          ("gptbert.io.weights", ("WeightsError",))):
+                          ("gptbert.io.weights", ("WeightsError",)),
+                          ("gptbert.training.distributed", ("DeviceError",))):
         mod = sys.modules.get(module)  # not loaded: none of its errors can have been raised
         if mod is not None:
             user_types += [getattr(mod, n) for n in names]
