@@ -20,7 +20,8 @@ def user_error_message(e: BaseException) -> str | None:
     for module, names in (("gptbert.data.readers.formats", ("DataError",)),
                           ("gptbert.io.files", ("NotTextError", "OutputExistsError", "OutputPathError")),
                           ("gptbert.io.weights", ("WeightsError",)),
-                          ("gptbert.training.distributed", ("DeviceError",))):
+                          ("gptbert.training.distributed", ("DeviceError",)),
+                          ("gptbert.training.loop", ("DivergedError",))):
         mod = sys.modules.get(module)  # not loaded: none of its errors can have been raised
         if mod is not None:
             user_types += [getattr(mod, n) for n in names]

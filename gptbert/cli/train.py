@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from gptbert.cli import CLIError
@@ -103,11 +106,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_out(args: argparse.Namespace) -> Path:
+    from gptbert.io.files import check_writable_parent
+
     out = Path(args.out)
     resume = getattr(args, "resume", False)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not (args.force or resume):
         raise CLIError(f"{out} exists and is not empty (use --force to write into it, or --resume)")
+    check_writable_parent(out / "x", option="--out")
     return out
+
+
+@contextlib.contextmanager
+def _removed_on_failure(out: Path) -> Iterator[None]:
+    """A run that fails (bad data, divergence, any error but Ctrl-C) leaves no ``out`` folder it
+    created, so the retry is not refused; an interrupted run keeps its checkpoint for --resume."""
+    new = not out.exists() or not any(out.iterdir())
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if new and out.is_dir():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _train_args(args: argparse.Namespace, out: Path):
@@ -129,9 +152,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     out = _check_out(args)
     targs = _train_args(args, out)
     try:
-        path, result = pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer,
-                                vocab_size=args.vocab_size, max_len=args.max_len,
-                                mode=None if args.doc_mode == "auto" else args.doc_mode)
+        with _removed_on_failure(out):
+            path, result = pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer,
+                                    vocab_size=args.vocab_size, max_len=args.max_len,
+                                    mode=None if args.doc_mode == "auto" else args.doc_mode)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     from gptbert.training import is_main_process
@@ -170,11 +194,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
                "label_column": args.label_column}
     try:
-        path, result, extra = finetune(
-            args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
-            tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
-            skip_bad_rows=args.skip_bad_rows, max_train=args.max_train,
-            recipe=None if args.recipe == "none" else "auto", explicit=getattr(args, "given", set()))
+        with _removed_on_failure(out):
+            path, result, extra = finetune(
+                args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
+                tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=args.max_len,
+                skip_bad_rows=args.skip_bad_rows, max_train=args.max_train,
+                recipe=None if args.recipe == "none" else "auto", explicit=getattr(args, "given", set()))
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -84,6 +84,11 @@ MicroBatch = tuple[Batch, int, int]
 """(batch dict, examples in it, tokens in it)."""
 
 
+
+class DivergedError(FloatingPointError):
+    """Training stopped because the loss became NaN or infinite (one line: the step and what to change)."""
+
+
 def resolve_precision(args: TrainArgs, device: torch.device | str | None = None) -> str:
     """Turn ``args.precision='auto'`` into the precision a probe measures faster (in place); returns it."""
     if args.precision == "auto":
@@ -388,8 +393,9 @@ class _Trainer:
             return
         loss = p.window_loss / p.window_steps
         if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite training loss ({loss}) at step {p.step}; lower lr, enable grad_clip or use fp32"
+            raise DivergedError(
+                f"training diverged: non-finite training loss ({loss}) at step {p.step}; lower --lr, "
+                "set --grad-clip or use --precision fp32"
             )
         p.train_loss = loss
         record = {
