@@ -158,6 +158,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.io.files import atomic_write_json
     from gptbert.recipes import evaluate
 
+    for option in ("batch_size", "max_examples", "max_chars", "max_new_tokens", "num_beams", "top_windows"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
     json_out = check_json_out(args)
     run = _load(args.run, args.device)
     opts = {"max_examples": args.max_examples, "max_chars": args.max_chars, "max_new_tokens": args.max_new_tokens,

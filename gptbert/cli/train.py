@@ -108,6 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check_out(args: argparse.Namespace) -> Path:
     from gptbert.io.files import check_writable_parent
 
+    for option in ("vocab_size", "max_len", "max_train"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
     out = Path(args.out)
     resume = getattr(args, "resume", False)
     if out.exists() and not out.is_dir():

@@ -30,6 +30,8 @@ Files under ``out_dir`` (rank 0): the checkpoint, ``best/`` and the final model
 
 from __future__ import annotations
 
+import warnings
+
 import contextlib
 import logging
 import math
@@ -177,6 +179,10 @@ class _Trainer:
         self.mode = metric_mode(self.metric_name, args.metric_mode)
         self.has_eval = eval_fn is not None or dev_data is not None
         self.n = len(train_data)
+        if args.batch_size > self.n:
+            warnings.warn(f"batch_size={args.batch_size} is larger than the {self.n} training examples: each "
+                          f"batch holds at most {self.n}, so this is batch_size={self.n} (with its step count)",
+                          stacklevel=2)
         self.lengths = lengths if lengths is not None else getattr(train_data, "lengths", None)
         if args.group_by_length and (self.lengths is None or len(self.lengths) != self.n):
             raise ValueError("fit: group_by_length needs the length of every training example (pass lengths= "

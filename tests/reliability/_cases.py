@@ -163,7 +163,7 @@ CASES: list[Case] = [
     C("pretrain-max-len-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} --max-len 0",
       "--max-len", absent=("run",)),
     C("pretrain-max-len-beyond-model", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--max-len 100000", "--max-len", absent=("run",)),
+      "--max-len 100000", "max_len", absent=("run",)),
     C("pretrain-tokenizer-missing", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
       "--tokenizer {t}/nope", "nope", absent=("run",)),
     C("pretrain-model-huge", f"pretrain --model {{huge}} --data {{t}}/good.txt --out {{t}}/run {TRAIN}", "n_layer",
@@ -179,9 +179,9 @@ CASES: list[Case] = [
     C("pretrain-cuda-absent", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
       "--device cuda", "cuda", absent=("run",), tags=("cpu-only",)),
     C("pretrain-eval-every-zero", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--eval-every 0", "--eval-every", absent=("run",)),
+      "--eval-every -1", "eval_every", absent=("run",)),
     C("pretrain-batch-huge", f"pretrain --model gpt-nano --data {{t}}/good.txt --out {{t}}/run {TRAIN} "
-      "--batch-size 1000000000", "--batch-size", code=0, warn=True),
+      "--batch-size 1000000000", "batch_size", code=0, warn=True),
     # ---------------------------------------------------------------- finetune
     C("ft-missing", f"finetune --model bert-tiny --train {{t}}/nope.tsv --out {{t}}/run {FT}", "nope.tsv",
       absent=("run",)),
@@ -204,7 +204,7 @@ CASES: list[Case] = [
     C("ft-dev-garbage", f"finetune --model bert-tiny --train {{t}}/good.tsv --dev {{t}}/garbage.tsv --out {{t}}/run "
       f"{FT}", "garbage.tsv", absent=("run",)),
     C("ft-train-one-class", f"finetune --model bert-tiny --train {{t}}/oneclass.tsv --out {{t}}/run {FT}",
-      "one class", absent=("run",)),
+      "two classes", absent=("run",)),
     C("ft-dev-one-class", f"finetune --model bert-tiny --train {{t}}/good.tsv --dev {{t}}/oneclass.tsv "
       f"--out {{t}}/run {FT}", "one class", code=0, warn=True),
     C("ft-model-truncated", f"finetune --model {{truncated}} --train {{t}}/good.tsv --out {{t}}/run {FT}",
@@ -226,9 +226,9 @@ CASES: list[Case] = [
     C("ft-out-file", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/existing.json {FT}",
       "existing.json", keep=("existing.json",)),
     C("ft-max-train-zero", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --max-train 0",
-      "max_train", absent=("run",)),
+      "--max-train", absent=("run",)),
     C("ft-max-train-negative", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} "
-      "--max-train -1", "max_train", absent=("run",)),
+      "--max-train -1", "--max-train", absent=("run",)),
     C("ft-lr-huge", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --lr 1e30 --max-steps 3",
       "diverged", absent=("run",)),
     C("ft-batch-zero", f"finetune --model bert-tiny --train {{t}}/good.tsv --out {{t}}/run {FT} --batch-size 0",
@@ -413,7 +413,7 @@ CASES: list[Case] = [
     C("compress-distill-temperature-zero", "compress {cls} --method distill --student bert-tiny "
       "--train {t}/good.tsv --temperature 0 --out {t}/c", "--temperature", absent=("c",)),
     C("compress-distill-alpha-2", "compress {cls} --method distill --student bert-tiny --train {t}/good.tsv "
-      "--alpha 2 --out {t}/c", "--alpha", absent=("c",)),
+      "--alpha 2 --out {t}/c", "alpha", absent=("c",)),
     C("compress-dev-garbage", "compress {cls} --method bf16 --dev {t}/garbage.tsv --out {t}/c", "garbage.tsv",
       absent=("c",)),
     C("compress-dev-missing", "compress {cls} --method bf16 --dev {t}/nope.tsv --out {t}/c", "nope.tsv",

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
+import shutil
 import sys
 import traceback
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -43,6 +45,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert not changed, f"cases changed files of the run directories they only had to read: {changed}"
 
 
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: object = None, line: str | None = None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def run_cli(argv: list[str], stdin: str = "") -> tuple[int | str, str, str]:
     """(exit code, stdout, stderr) of ``gptbert ARGV`` run in this process; the code is
     'traceback' (stderr then holds it) when an exception escaped, 'served' when serve would bind."""
@@ -52,7 +59,9 @@ def run_cli(argv: list[str], stdin: str = "") -> tuple[int | str, str, str]:
     old_stdin = sys.stdin
     sys.stdin = io.StringIO(stdin)
     try:
-        with redirect_stdout(out), redirect_stderr(err):
+        with redirect_stdout(out), redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("default")  # printed on (captured) stderr, as a user sees them
+            warnings.showwarning = _print_warning
             try:
                 code: int | str = main(argv)
             except SystemExit as e:
@@ -97,7 +106,8 @@ def test_case(case: Case, runs: dict[str, Path], tmp_path: Path, monkeypatch: py
     write_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
     before = {name: (tmp_path / name).read_bytes() for name in case.keep}
-    argv = shlex.split(case.argv.format(t=tmp_path, **runs))
+    shutil.copyfile(runs["store"], tmp_path / "store.db")  # a results store of its own (commands may migrate it)
+    argv = shlex.split(case.argv.format(t=tmp_path, **{**runs, "store": tmp_path / "store.db"}))
     code, _, err = run_cli(argv, case.stdin)
     check_case(case, code, err)
     for name, content in before.items():
