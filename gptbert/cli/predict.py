@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--question", help="qa: the question (with --context or --context-file)")
     p.add_argument("--context", help="qa: the context text")
     p.add_argument("--context-file", help="qa: read the context from this file")
-    p.add_argument("--out", help="write the JSON lines here instead of standard output")
+    p.add_argument("--out", help="write the JSON lines here instead of standard output (an existing file is "
+                                 "replaced only with --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
     p.add_argument("--num-beams", type=int, default=None, help="generation: beam search width")
     p.add_argument("--temperature", type=float, default=None, help="generation: sample at this temperature")
@@ -79,6 +81,8 @@ def read_inputs(path: str | Path, run: Any) -> list[Any]:
     from gptbert.tasks import TASKS, task_of
 
     p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{p}: is a folder, expected a file")
     if not p.is_file():
         raise CLIError(f"{p}: no such file")
     try:
@@ -89,19 +93,32 @@ def read_inputs(path: str | Path, run: Any) -> list[Any]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from gptbert.cli._args import check_out_file, read_text_option
     from gptbert.recipes import predict
 
-    run = _load(args.run, args.device)
-    inputs: list[Any] = []
+    out = check_out_file(args.out, force=args.force) if args.out else None
+    for option in ("max_new_tokens", "num_beams", "top_k", "k", "top_windows"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
+    if args.temperature is not None and args.temperature < 0:
+        raise CLIError(f"--temperature {args.temperature}: expected a number >= 0")
     if args.question or args.context or args.context_file:
         if not args.question or not (args.context or args.context_file):
             raise CLIError("--question needs --context or --context-file (and the other way round)")
-        context = args.context if args.context else Path(args.context_file).read_text(encoding="utf-8")
+    context = read_text_option(args.context_file, "--context-file") if args.context_file and not args.context else None
+    run = _load(args.run, args.device)
+    inputs: list[Any] = []
+    if args.question:
+        context = args.context if args.context else context
         inputs.append({"question": args.question, "context": context})
     if args.text:
         inputs.extend(args.text)
     if args.input:
-        inputs.extend(read_inputs(args.input, run))
+        read = read_inputs(args.input, run)
+        if not read:
+            raise CLIError(f"--input {args.input}: no inputs in the file")
+        inputs.extend(read)
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
@@ -115,9 +132,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as e:
         raise CLIError(str(e)) from None
     lines = [json.dumps(r, ensure_ascii=False) for r in results]
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {len(lines)} predictions to {args.out}", file=sys.stderr)
+    if out is not None:
+        from gptbert.io.files import atomic_write_text
+
+        atomic_write_text(out, "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {out}", file=sys.stderr)
     else:
         for line in lines:
             print(line)

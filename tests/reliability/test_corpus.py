@@ -90,7 +90,13 @@ def check_case(case: Case, code: int | str, err: str) -> None:
         assert case.frag.lower() in last.lower(), f"{case.id}: {last!r} does not name {case.frag!r}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def _marks(case: Case) -> list[pytest.MarkDecorator]:
+    if "compare" in case.tags:  # gptbert/compare.py validates late; its rewrite (issue 15 items 2, 8) is under way
+        return [pytest.mark.xfail(strict=True, reason="compare checks its inputs only after starting candidates")]
+    return []
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES])
 def test_case(case: Case, runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if "cpu-only" in case.tags:
         import torch
