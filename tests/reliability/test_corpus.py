@@ -4,7 +4,6 @@ wrong: no traceback, no file replaced without --force, no half-written output le
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shlex
 import shutil
@@ -18,31 +17,10 @@ import pytest
 
 from tests.reliability._cases import CASES, Case
 from tests.reliability._inputs import write_inputs
-from tests.reliability._runs import build_runs
 
 
 class _Served(Exception):
     """Raised instead of serving: ``gptbert serve`` got past every check and would bind the port."""
-
-
-def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from gptbert.results import ResultsStore
-
-    root = tmp_path_factory.mktemp("reliability_runs")
-    built = build_runs(root)
-    ResultsStore(root / "store.db").list()
-    built["store"] = root / "store.db"
-    before = _digest(root)
-    yield built
-    after = _digest(root)
-    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-    assert not changed, f"cases changed files of the run directories they only had to read: {changed}"
 
 
 def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
