@@ -250,7 +250,9 @@ def evaluate(run: Run | str | Path, data_path: str | Path, **opts: Any) -> dict[
     run = _as_run(run)
     path = Path(data_path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        from gptbert.io.files import missing_file_message
+
+        raise FileNotFoundError(missing_file_message(path))
     name = run.task.task
     task = TASKS["pretrain"] if path.suffix.lower() in TEXT_SUFFIXES else TASKS.get(name)
     if task is None:

@@ -21,7 +21,7 @@ from gptbert.cli._args import (
     column_options,
     write_json_out,
 )
-from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output
+from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output, missing_file_message
 
 CORPUS_SUFFIXES = (".txt", ".text")
 
@@ -143,7 +143,7 @@ def _pairs(args: argparse.Namespace) -> int:
 
     corpus = Path(args.corpus)
     if not corpus.is_file():
-        raise CLIError(f"--corpus {corpus}: no such file")
+        raise CLIError(missing_file_message(corpus, option="--corpus"))
     if args.limit is not None and args.limit < 1:
         raise CLIError(f"--limit {args.limit}: expected a positive number of pairs")
     _new_output(args.out, args.force)

@@ -81,10 +81,10 @@ def read_inputs(path: str | Path, run: Any) -> list[Any]:
     from gptbert.tasks import TASKS, task_of
 
     p = Path(path)
-    if p.is_dir():
-        raise CLIError(f"{p}: is a folder, expected a file")
     if not p.is_file():
-        raise CLIError(f"{p}: no such file")
+        from gptbert.io.files import missing_file_message
+
+        raise CLIError(missing_file_message(p, option="--input"))
     try:
         task = TASKS[run.task.task] if run.task.task in TASKS else task_of(run)
         return task.read_inputs(p)
@@ -97,7 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from gptbert.recipes import predict
 
     out = check_out_file(args.out, force=args.force) if args.out else None
-    for option in ("max_new_tokens", "num_beams", "top_k", "k", "top_windows"):
+    for option in ("max_new_tokens", "num_beams", "top_k", "k"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
@@ -177,7 +177,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.io.files import atomic_write_json
     from gptbert.recipes import evaluate
 
-    for option in ("batch_size", "max_examples", "max_chars", "max_new_tokens", "num_beams", "top_windows"):
+    for option in ("batch_size", "max_examples", "max_chars", "max_new_tokens", "num_beams"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")

@@ -56,6 +56,8 @@ def _open(db: str) -> Any:
     from gptbert.results import ResultsStore
 
     path = Path(db)
+    if path.is_dir():
+        raise CLIError(f"--db {path}: is a folder, expected a results store file (SQLite)")
     if not path.is_file():
         raise CLIError(f"no results store at {path}; run `gptbert compare` first or pass --db FILE")
     try:

@@ -348,6 +348,13 @@ def _first_bad_text_byte(raw: bytes, *, final: bool) -> tuple[int, str] | None:
     return None
 
 
+def missing_file_message(path: str | os.PathLike[str], *, option: str | None = None) -> str:
+    """What is wrong with an input path that is not a readable file: a folder, or nothing there."""
+    path = Path(path)
+    where = f"{option} {path}" if option else str(path)
+    return f"{where}: is a folder, expected a file" if path.is_dir() else f"{where}: no such file"
+
+
 def check_text_file(path: str | os.PathLike[str], *, option: str | None = None) -> Path:
     """The one check of a file that must hold UTF-8 text (corpus, texts, labelled rows, keys).
 

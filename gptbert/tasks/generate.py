@@ -314,7 +314,9 @@ def read_examples(path: str | Path, *, skip_bad_rows: bool = False) -> tuple[lis
     """(source, target) pairs and the format ('pairs' or 'chat') of a pairs or dialogue file."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file")
+        from gptbert.io.files import missing_file_message
+
+        raise FileNotFoundError(missing_file_message(p))
     chat = _read_dialogues(p)
     if chat is not None:
         return chat, "chat"

@@ -58,7 +58,7 @@ FILES: dict[str, str | bytes] = {
     "existing.onnx": b"keep me",
     "key.txt": "a-long-enough-secret-key-for-tests\n",
     "outdir/keep.txt": "keep me\n",
-    "folder/inner.txt": "a text\n",
+    "adir/inner.txt": "a text\n",
 }
 
 
