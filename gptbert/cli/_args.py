@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import sys
 import textwrap
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 
+@functools.lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (a string literal right after a field) of a dataclass."""
+    """Attribute docstrings (a string literal right after a field) of a dataclass (parsed once per class)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):

@@ -12,9 +12,11 @@ import traceback
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gptbert.cli import build_parser as _build_parser
 from tests.reliability._cases import CASES, Case
 from tests.reliability._inputs import write_inputs
 
@@ -28,10 +30,25 @@ def _print_warning(message: Warning | str, category: type[Warning], filename: st
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
+_PARSER: list[Any] = []
+
+
+def _parser() -> Any:
+    """The command line's parser, built once: argparse rebuilds ~280 options in ~0.1 s, which over
+    hundreds of cases would be most of this test's time (a parser is reusable across parse_args)."""
+    if not _PARSER:
+        _PARSER.append(_build_parser())
+    return _PARSER[0]
+
+
 def run_cli(argv: list[str], stdin: str = "") -> tuple[int | str, str, str]:
     """(exit code, stdout, stderr) of ``gptbert ARGV`` run in this process; the code is
     'traceback' (stderr then holds it) when an exception escaped, 'served' when serve would bind."""
+    import gptbert.cli
     from gptbert.cli import main
+
+    real_build = gptbert.cli.build_parser
+    gptbert.cli.build_parser = _parser
 
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin
@@ -51,6 +68,7 @@ def run_cli(argv: list[str], stdin: str = "") -> tuple[int | str, str, str]:
                 err.write(traceback.format_exc())
     finally:
         sys.stdin = old_stdin
+        gptbert.cli.build_parser = real_build
     return code, out.getvalue(), err.getvalue()
 
 
