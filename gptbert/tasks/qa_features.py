@@ -11,7 +11,6 @@ features, their batches, and the best answer spans over all windows of a questio
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
