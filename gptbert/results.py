@@ -27,6 +27,7 @@ from typing import Any
 
 from gptbert import __version__
 from gptbert.io.files import atomic_write_text
+from gptbert.io.files import NotTextError, read_text_file
 
 __all__ = [
     "CandidateResult",
@@ -328,9 +329,11 @@ def load_results_json(path: str | os.PathLike[str]) -> Comparison:
     if p.is_dir():
         p = p / "results.json"
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"results file not found: {p}") from None
+        text = read_text_file(p)
+    except NotTextError as e:
+        if not p.exists():
+            raise FileNotFoundError(f"results file not found: {p}") from None
+        raise ValueError(str(e)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -149,9 +149,13 @@ def load_run(
     """Load a run directory, one of our model directories, or a Hugging Face directory."""
     p = Path(path)
     if not p.is_dir():
-        raise FileNotFoundError(f"{p}: no such run directory")
+        raise FileNotFoundError(f"{p}: no such run directory" if not p.exists() else f"{p}: not a run directory")
     if (p / BASELINE_SETTINGS_FILE).is_file():
         return _load_tfidf_run(p)
+    if isinstance(device, str):
+        from gptbert.training.distributed import resolve_device
+
+        device = resolve_device(device)
     if (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
         from gptbert.compress.io import load_compressed
 
@@ -160,6 +164,8 @@ def load_run(
         model = load_any(p, device=device, dtype=dtype).eval()
     tokenizer = Tokenizer.load(p) if has_tokenizer(p) else None
     config: ModelConfig = model.config  # type: ignore[assignment]
+    if tokenizer is not None:
+        check_vocab_fits(p, config, tokenizer)
     if (p / TASK_FILE).exists():
         task = TaskInfo.from_dict(_read_json(p / TASK_FILE))
     else:
@@ -184,6 +190,16 @@ def _load_tfidf_run(p: Path) -> Run:
     metrics = _read_json(p / METRICS_FILE) if (p / METRICS_FILE).exists() else {}
     return Run(path=p, model=None, tokenizer=None, task=TaskInfo(task="classify", max_len=0),  # type: ignore[arg-type]
                labels=list(model.labels), metrics=metrics, baseline=model)
+
+
+def check_vocab_fits(path: Path, config: ModelConfig, tokenizer: Tokenizer) -> None:
+    """ValueError when the tokenizer can produce ids past the model's embedding: the one check of
+    vocabulary / model agreement, made when a run is loaded (every command and the server load so)."""
+    size = config.vocab_size if config.family != "encdec" or config.encoder is None else config.encoder.vocab_size
+    if tokenizer.vocab_size > size:
+        raise ValueError(f"{path}: the tokenizer has {tokenizer.vocab_size:,} tokens but the model's embedding has "
+                         f"{size:,} rows (config.json vocab_size); ids from {size:,} on would index past it. "
+                         "Use the tokenizer the model was trained with")
 
 
 def with_head(model: nn.Module, head: str | None, *, num_labels: int = 2, **overrides: Any) -> nn.Module:

@@ -16,7 +16,7 @@ import importlib
 import sys
 
 from gptbert import __version__
-from gptbert.cli.errors import CLIError
+from gptbert.cli.errors import CLIError, user_error_message
 
 __all__ = ["COMMANDS", "CLIError", "build_parser", "main"]
 
@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CLIError as e:
         print(f"gptbert {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        message = user_error_message(e)
+        if message is None:
+            raise
+        print(f"gptbert {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gptbert {args.command}: interrupted", file=sys.stderr)

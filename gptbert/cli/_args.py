@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import sys
 import textwrap
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 
+@functools.lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (a string literal right after a field) of a dataclass."""
+    """Attribute docstrings (a string literal right after a field) of a dataclass (parsed once per class)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):
@@ -126,6 +128,33 @@ def check_json_out(args: argparse.Namespace) -> Path | None:
     try:
         return check_new_output(args.json_out, force=args.force, option="--json-out")
     except OutputExistsError as e:
+        raise CLIError(str(e)) from None
+
+
+def add_force_option(parser: argparse.ArgumentParser, what: str = "--out") -> None:
+    parser.add_argument("--force", action="store_true", help=f"replace an existing {what} file")
+
+
+def check_out_file(path: str | Path, *, force: bool, option: str = "--out") -> Path:
+    """An output file path checked before any work: CLIError when it exists without ``force``,
+    is a folder, or cannot be written (the same rule as :func:`check_json_out`)."""
+    from gptbert.cli.errors import CLIError
+    from gptbert.io.files import OutputExistsError, OutputPathError, check_new_output
+
+    try:
+        return check_new_output(path, force=force, option=option)
+    except (OutputExistsError, OutputPathError) as e:
+        raise CLIError(str(e)) from None
+
+
+def read_text_option(path: str | Path, option: str) -> str:
+    """The text of a file named by ``option`` (the one text-file check; CLIError naming both)."""
+    from gptbert.cli.errors import CLIError
+    from gptbert.io.files import NotTextError, read_text_file
+
+    try:
+        return read_text_file(path, option=option)
+    except NotTextError as e:
         raise CLIError(str(e)) from None
 
 

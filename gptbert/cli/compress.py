@@ -76,9 +76,19 @@ def _training(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_compress(args: argparse.Namespace) -> int:
     from gptbert.run import load_run
 
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise CLIError(f"{out} exists and is not empty (use --force)")
+    from gptbert.io.files import OutputExistsError, OutputPathError, check_new_output
+
+    try:
+        out = check_new_output(args.out, force=args.force, kind="dir", option="--out")
+    except (OutputExistsError, OutputPathError) as e:
+        raise CLIError(str(e)) from None
+    checks = (("--sparsity", args.sparsity, 0 <= args.sparsity < 1, "a share in [0, 1)"),
+              ("--heads", args.heads, args.heads >= 0, "a number of heads >= 0"),
+              ("--temperature", args.temperature, args.temperature > 0, "a number > 0"),
+              ("--alpha", args.alpha, 0 <= args.alpha <= 1, "a weight in [0, 1]"))
+    for option, value, ok, expected in checks:
+        if not ok:  # before the (slow) load of the run
+            raise CLIError(f"{option} {value}: expected {expected}")
     json_out = check_json_out(args)
     if args.method == "distill" and not (args.student and args.train):
         raise CLIError("--method distill needs --student PRESET|DIR and --train FILE")

@@ -21,7 +21,7 @@ from gptbert.cli._args import (
     column_options,
     write_json_out,
 )
-from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output
+from gptbert.io.files import OutputExistsError, atomic_write_text, check_new_output, missing_file_message
 
 CORPUS_SUFFIXES = (".txt", ".text")
 
@@ -143,7 +143,12 @@ def _pairs(args: argparse.Namespace) -> int:
 
     corpus = Path(args.corpus)
     if not corpus.is_file():
-        raise CLIError(f"--corpus {corpus}: no such file")
+        raise CLIError(missing_file_message(corpus, option="--corpus"))
+    if args.limit is not None and args.limit < 1:
+        raise CLIError(f"--limit {args.limit}: expected a positive number of pairs")
+    _new_output(args.out, args.force)
+    if args.dev_out:
+        _new_output(args.dev_out, args.force)
     pairs = make_pairs(args.kind, corpus, limit=args.limit)
     if not pairs:
         raise CLIError(f"{corpus}: no {args.kind} pairs found (is it the right corpus for this kind?)")
@@ -201,6 +206,8 @@ def _squad(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
+    if args.cloze < 0:
+        raise CLIError(f"--cloze {args.cloze}: expected a number of questions >= 0")
     for flag, chars in (("--window", args.window), ("--dev-window", args.dev_window)):
         if chars is not None and chars < 100:
             raise CLIError(f"{flag} {chars}: expected at least 100 characters")

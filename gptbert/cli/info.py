@@ -41,9 +41,14 @@ def _resolve(spec: str) -> tuple[ModelConfig, str, Path | None]:
     path = Path(spec)
     if path.is_dir():
         from gptbert.io.checkpoint import read_config
+        from gptbert.io.layout import WEIGHTS_FILE
+        from gptbert.io.weights import read_tensor_names
 
         try:
-            return read_config(path), str(path), path
+            config = read_config(path)
+            if (path / WEIGHTS_FILE).is_file():
+                read_tensor_names(path / WEIGHTS_FILE)  # header only: a truncated file is refused here too
+            return config, str(path), path
         except ValueError as e:
             raise CLIError(str(e)) from None
     raise CLIError(f"{spec!r} is neither a preset nor a checkpoint directory; presets: {', '.join(PRESETS)}")

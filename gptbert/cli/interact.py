@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", help="text file, one text a line")
     src.add_argument("--text", nargs="+", help="text(s) to embed")
-    e.add_argument("--out", required=True, help="output .npy file")
+    e.add_argument("--out", required=True, help="output .npy file (an existing file is replaced only with --force)")
+    e.add_argument("--force", action="store_true", help="replace an existing --out file")
     e.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                    help="mean of the last hidden states (default) or the first ([CLS]) token")
     e.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
@@ -76,26 +77,32 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    import io
+
     import numpy as np
 
-    lm = _lm(args.run)
+    from gptbert.cli._args import check_out_file, read_text_option
+    from gptbert.io.files import atomic_write_bytes
+
+    out = Path(args.out)
+    if out.suffix != ".npy" and not out.is_dir():  # np.save would add it: check and write the file that is really written
+        out = out.with_name(out.name + ".npy")
+    out = check_out_file(out, force=args.force)
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size {args.batch_size}: expected a positive integer")
+    texts = list(args.text or [])
     if args.input:
-        p = Path(args.input)
-        if not p.is_file():
-            raise CLIError(f"{p}: no such file")
-        texts = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = [line for line in read_text_option(args.input, "--input").splitlines() if line.strip()]
         if not texts:
-            raise CLIError(f"{p}: no text lines")
-    else:
-        texts = list(args.text)
+            raise CLIError(f"--input {args.input}: no text lines")
+    lm = _lm(args.run)
     try:
         vectors = lm.embed(texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size)
     except (ValueError, TypeError) as e:
         raise CLIError(str(e)) from None
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
-    np.save(out, vectors.astype(np.float32))
+    buffer = io.BytesIO()
+    np.save(buffer, vectors.astype(np.float32))
+    atomic_write_bytes(out, buffer.getvalue())
     print(json.dumps({"out": str(out), "shape": list(vectors.shape), "pooling": args.pooling,
                       "normalized": bool(args.normalize)}))
     return 0
@@ -192,6 +199,14 @@ def chat_loop(session: ChatSession, stdin: TextIO, stdout: TextIO, *, interactiv
 def cmd_chat(args: argparse.Namespace) -> int:
     from gptbert.run import load_run
 
+    checks = (("--max-new-tokens", args.max_new_tokens, args.max_new_tokens >= 1, "a positive integer"),
+              ("--temperature", args.temperature, args.temperature >= 0, "a number >= 0"),
+              ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1, "a positive integer"),
+              ("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1, "a number in (0, 1]"),
+              ("--repetition-penalty", args.repetition_penalty, args.repetition_penalty > 0, "a number > 0"))
+    for option, value, ok, expected in checks:
+        if not ok:
+            raise CLIError(f"{option} {value}: expected {expected}")
     try:
         run = load_run(args.run)
         session = ChatSession(run, max_new_tokens=args.max_new_tokens, system=args.system,

@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--question", help="qa: the question (with --context or --context-file)")
     p.add_argument("--context", help="qa: the context text")
     p.add_argument("--context-file", help="qa: read the context from this file")
-    p.add_argument("--out", help="write the JSON lines here instead of standard output")
+    p.add_argument("--out", help="write the JSON lines here instead of standard output (an existing file is "
+                                 "replaced only with --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--max-new-tokens", type=int, default=None, help="generation: new tokens at most")
     p.add_argument("--num-beams", type=int, default=None, help="generation: beam search width")
     p.add_argument("--temperature", type=float, default=None, help="generation: sample at this temperature")
@@ -93,7 +95,9 @@ def read_inputs(path: str | Path, run: Any, columns: dict[str, Any] | None = Non
     from gptbert.tasks import TASKS, task_of
 
     if not split_path(path)[0].exists():
-        raise CLIError(f"{path}: no such file or directory")
+        from gptbert.io.files import missing_file_message
+
+        raise CLIError(missing_file_message(Path(path), option="--input"))
     try:
         task = TASKS[run.task.task] if run.task.task in TASKS else task_of(run)
         return task.read_inputs(Path(path), columns, task.options_of(run))
@@ -102,21 +106,34 @@ def read_inputs(path: str | Path, run: Any, columns: dict[str, Any] | None = Non
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from gptbert.cli._args import check_out_file, read_text_option
     from gptbert.recipes import predict
 
-    run = _load(args.run, args.device)
-    inputs: list[Any] = []
+    out = check_out_file(args.out, force=args.force) if args.out else None
+    for option in ("max_new_tokens", "num_beams", "top_k", "k"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
+    if args.temperature is not None and args.temperature < 0:
+        raise CLIError(f"--temperature {args.temperature}: expected a number >= 0")
     if args.question or args.context or args.context_file:
         if not args.question or not (args.context or args.context_file):
             raise CLIError("--question needs --context or --context-file (and the other way round)")
-        context = args.context if args.context else Path(args.context_file).read_text(encoding="utf-8")
+    context = read_text_option(args.context_file, "--context-file") if args.context_file and not args.context else None
+    run = _load(args.run, args.device)
+    inputs: list[Any] = []
+    if args.question:
+        context = args.context if args.context else context
         inputs.append({"question": args.question, "context": context})
     if args.text:
         inputs.extend(args.text)
     if args.input:
         columns = column_options(args)
         split = columns.pop("split")
-        inputs.extend(read_inputs(data_spec(args.input, split), run, columns))
+        read = read_inputs(data_spec(args.input, split), run, columns)
+        if not read:
+            raise CLIError(f"--input {args.input}: no inputs in the file")
+        inputs.extend(read)
     if not inputs:
         raise CLIError("nothing to predict: give --text, --input or --question/--context")
     opts = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "temperature": args.temperature,
@@ -130,9 +147,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as e:
         raise CLIError(str(e)) from None
     lines = [json.dumps(r, ensure_ascii=False) for r in results]
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {len(lines)} predictions to {args.out}", file=sys.stderr)
+    if out is not None:
+        from gptbert.io.files import atomic_write_text
+
+        atomic_write_text(out, "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {out}", file=sys.stderr)
     else:
         for line in lines:
             print(line)
@@ -173,6 +192,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gptbert.io.files import atomic_write_json
     from gptbert.recipes import evaluate
 
+    for option in ("batch_size", "max_examples", "max_chars", "max_new_tokens", "num_beams"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
     json_out = check_json_out(args)
     columns = column_options(args)
     data = data_spec(args.data, columns.pop("split"))

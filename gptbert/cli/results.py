@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     db_option(q)
     q.add_argument("--format", choices=["csv", "json"], default="csv",
                    help="csv: one row per candidate; json: full comparisons (default: csv)")
-    q.add_argument("--out", required=True, metavar="FILE", help="output file ('-' for stdout)")
+    q.add_argument("--out", required=True, metavar="FILE",
+                   help="output file ('-' for stdout; an existing file is replaced only with --force)")
+    q.add_argument("--force", action="store_true", help="replace an existing --out file")
     q.add_argument("--task", default=None, help="only results of this task")
     q.set_defaults(func=_export)
 
@@ -54,6 +56,8 @@ def _open(db: str) -> Any:
     from gptbert.results import ResultsStore
 
     path = Path(db)
+    if path.is_dir():
+        raise CLIError(f"--db {path}: is a folder, expected a results store file (SQLite)")
     if not path.is_file():
         raise CLIError(f"no results store at {path}; run `gptbert compare` first or pass --db FILE")
     try:
@@ -115,6 +119,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from gptbert.cli._args import check_out_file
+
+    if args.out != "-":
+        check_out_file(args.out, force=args.force)
     store = _open(args.db)
     if args.out == "-":
         import tempfile

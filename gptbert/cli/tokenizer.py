@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gptbert.cli import CLIError
 from gptbert.cli._args import DATA_FORMATS_HELP
-from gptbert.io.files import OutputExistsError, check_new_output, staging_dir
+from gptbert.io.files import OutputExistsError, check_new_output, missing_file_message, staging_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files]
     for f in files:
         if not f.is_file() and not _is_task_file(f):
-            raise CLIError(f"{f}: no such file")
+            raise CLIError(missing_file_message(f))
     if args.vocab_size < 1:
         raise CLIError(f"--vocab-size {args.vocab_size}: expected a positive integer")
     try:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from gptbert.cli import CLIError
@@ -111,11 +114,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_out(args: argparse.Namespace) -> Path:
+    from gptbert.io.files import check_writable_parent
+
+    for option in ("vocab_size", "max_len", "max_train"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a positive integer")
     out = Path(args.out)
     resume = getattr(args, "resume", False)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not (args.force or resume):
         raise CLIError(f"{out} exists and is not empty (use --force to write into it, or --resume)")
+    check_writable_parent(out / "x", option="--out")
     return out
+
+
+@contextlib.contextmanager
+def _removed_on_failure(out: Path) -> Iterator[None]:
+    """A run that fails (bad data, divergence, any error but Ctrl-C) leaves no ``out`` folder it
+    created, so the retry is not refused; an interrupted run keeps its checkpoint for --resume."""
+    new = not out.exists() or not any(out.iterdir())
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if new and out.is_dir():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _train_args(args: argparse.Namespace, out: Path):
@@ -195,7 +222,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                         callbacks=callbacks)
 
     try:
-        path, result = _train_tracked(tracker, train)
+        with _removed_on_failure(out):
+            path, result = _train_tracked(tracker, train)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     from gptbert.training import is_main_process
@@ -248,7 +276,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             callbacks=callbacks)
 
     try:
-        path, result, extra = _train_tracked(tracker, train)
+        with _removed_on_failure(out):
+            path, result, extra = _train_tracked(tracker, train)
     except (ValueError, FileNotFoundError, DataError) as e:
         raise CLIError(str(e)) from None
     dev = {k: v for k, v in extra.get("dev", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

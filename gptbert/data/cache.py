@@ -36,6 +36,7 @@ import numpy as np
 
 from gptbert.data.readers.corpus import expand_paths
 from gptbert.io.files import staging_dir
+from gptbert.io.files import check_text_file
 
 FORMAT_VERSION = 1
 META_NAME = "meta.json"
@@ -156,6 +157,7 @@ def _sources(files: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def _open_text(path: Path) -> Any:
+    check_text_file(path)
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
     return open(path, encoding="utf-8-sig", errors="replace", newline="")

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from gptbert.config import ModelConfig
-from gptbert.io.files import ExtraFile, content_writer, write_files
+from gptbert.io.files import ExtraFile, content_writer, read_json_object, write_files
 from gptbert.io.hf import load_hf, read_hf_config, read_hf_labels
 from gptbert.io.layout import CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE, is_hf_directory, is_our_directory
 from gptbert.io.weights import load_state, read_weights, write_weights
@@ -49,6 +49,26 @@ def save_model(model: nn.Module, directory: str | os.PathLike, *, extra_files: M
     return directory
 
 
+UNFINISHED_RUN_FILES = ("checkpoint.safetensors", "metrics.jsonl")
+"""What a training run writes before its end (a resumable checkpoint, the metrics log)."""
+
+
+def not_a_checkpoint(path: Path, detail: str = "") -> Exception:
+    """The error for a folder that is not a loadable checkpoint: an unfinished run (only what
+    training writes before its end) says so and how to finish it; anything else says what was expected."""
+    if (path / CONFIG_FILE).is_file():
+        try:
+            read_json_object(path / CONFIG_FILE)
+        except ValueError as e:  # say what is wrong with the file rather than that it is foreign
+            return ValueError(str(e))
+    found = [name for name in UNFINISHED_RUN_FILES if (path / name).is_file()]
+    if found and not (path / WEIGHTS_FILE).is_file():
+        return ValueError(f"{path}: unfinished run (it holds {', '.join(found)} but no {WEIGHTS_FILE}): "
+                          "finish it by running the same `gptbert pretrain` / `gptbert finetune` command "
+                          "again with --resume")
+    return ValueError(f"{path}: not a gptbert or Hugging Face checkpoint directory{detail}")
+
+
 def load_model(directory: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
     """Load a gptbert checkpoint directory; returns the model in eval mode.
 
@@ -57,15 +77,24 @@ def load_model(directory: str | os.PathLike, *, device: str | torch.device = "cp
     """
     directory = Path(directory)
     if not (directory / CONFIG_FILE).is_file():
+        error = not_a_checkpoint(directory)
+        if "unfinished" in str(error):
+            raise error
         raise FileNotFoundError(f"{directory}: no {CONFIG_FILE}; not a gptbert checkpoint directory")
     if not is_our_directory(directory):
         raise ValueError(f"{directory}: {CONFIG_FILE} is not a gptbert config (use load_any for Hugging Face directories)")
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
+        if any((directory / name).is_file() for name in UNFINISHED_RUN_FILES):
+            raise not_a_checkpoint(directory)
         raise FileNotFoundError(f"{directory}: no {WEIGHTS_FILE}")
     config = ModelConfig.load(directory / CONFIG_FILE)
+    try:
+        model = build_model(config)  # refuses a config too large for this machine before allocating
+    except ValueError as e:
+        raise ValueError(f"{directory / CONFIG_FILE}: {e}") from None
     state, _ = read_weights(weights)
-    return load_state(build_model(config), state, str(weights), device=device, dtype=dtype)
+    return load_state(model, state, str(weights), device=device, dtype=dtype)
 
 
 def load_any(path: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
@@ -77,10 +106,7 @@ def load_any(path: str | os.PathLike, *, device: str | torch.device = "cpu", dty
         return load_model(path, device=device, dtype=dtype)
     if is_hf_directory(path):
         return load_hf(path, device=device, dtype=dtype)
-    raise ValueError(
-        f"{path}: not a gptbert or Hugging Face checkpoint directory "
-        f"(expected {CONFIG_FILE} with a 'family', or with 'model_type'/'architectures')"
-    )
+    raise not_a_checkpoint(path, f" (expected {CONFIG_FILE} with a 'family', or with 'model_type'/'architectures')")
 
 
 def load_encoder_decoder(
@@ -107,7 +133,7 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
         return ModelConfig.load(path / CONFIG_FILE)
     if is_hf_directory(path):
         return read_hf_config(path)
-    raise ValueError(f"{path}: not a gptbert or Hugging Face checkpoint directory")
+    raise not_a_checkpoint(path)
 
 
 def read_labels(path: str | os.PathLike) -> list[str] | None:

@@ -27,6 +27,10 @@ class OutputExistsError(FileExistsError):
     """An output path exists and replacing it was not allowed (one line, names the path)."""
 
 
+class OutputPathError(PermissionError):
+    """An output path whose folder cannot be created or written (one line, names the path)."""
+
+
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
@@ -167,7 +171,8 @@ def check_new_output(path: str | os.PathLike[str], *, force: bool = False, kind:
 
     ``kind`` 'file': an existing file needs ``force``, a folder is always an error. ``kind``
     'dir': an existing non-empty folder needs ``force``, a file is always an error. ``option``
-    (e.g. '--out') is named in the message.
+    (e.g. '--out') is named in the message. A path that cannot be written at all raises
+    :class:`OutputPathError` (see :func:`check_writable_parent`).
     """
     path = Path(path)
     where = f"{option} {path}" if option else str(path)
@@ -183,19 +188,30 @@ def check_new_output(path: str | os.PathLike[str], *, force: bool = False, kind:
             raise OutputExistsError(f"{where}: folder is not empty; pass --force to replace it")
     else:
         raise ValueError(f"kind: expected 'file' or 'dir', got {kind!r}")
+    check_writable_parent(path, option=option)
     return path
 
 
 def check_writable_parent(path: str | os.PathLike[str], *, option: str | None = None) -> None:
-    """Fail early (before any work) when ``path``'s folder cannot be created or written."""
+    """Fail early (before any work) when ``path``'s folder cannot be created or written: a file is
+    created and removed in the nearest folder that exists (a real probe: permission bits do not
+    tell root, read-only mounts or /proc apart). Raises :class:`OutputPathError`."""
+    import tempfile
+
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     where = f"{option} {path}" if option else str(path)
     probe = parent
-    while not probe.exists():
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise PermissionError(f"{where}: cannot write in {probe}")
+    if not probe.is_dir():
+        raise OutputPathError(f"{where}: cannot create a folder under {probe}, which is a file")
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=f".gptbert-probe{TMP_MARK}")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise OutputPathError(f"{where}: cannot write in {probe} ({e.strerror or e})") from None
 
 
 # --------------------------------------------------------------------------- directories
@@ -304,3 +320,85 @@ def unique_dir(parent: str | os.PathLike[str], stem: str) -> Path:
         except FileExistsError:
             continue
     raise OutputExistsError(f"{parent}: no free folder name for {stem!r}")
+
+
+# --------------------------------------------------------------------------------------------- text files
+
+
+class NotTextError(ValueError):
+    """A file given as text is binary, not UTF-8, a folder or missing (one line, names the file)."""
+
+
+TEXT_SNIFF_BYTES = 1 << 16
+"""How much of a file :func:`check_text_file` reads to tell text from binary data."""
+
+
+def _first_bad_text_byte(raw: bytes, *, final: bool) -> tuple[int, str] | None:
+    """(offset, what) of the first byte that cannot start or continue UTF-8 text, else None."""
+    nul = raw.find(b"\x00")
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(raw if nul < 0 else raw[:nul], final=final or nul >= 0)
+    except UnicodeDecodeError as e:
+        return e.start, f"byte 0x{raw[e.start]:02x} is not UTF-8"
+    if nul >= 0:
+        return nul, "NUL byte (binary data)"
+    return None
+
+
+def missing_file_message(path: str | os.PathLike[str], *, option: str | None = None) -> str:
+    """What is wrong with an input path that is not a readable file: a folder, or nothing there."""
+    path = Path(path)
+    where = f"{option} {path}" if option else str(path)
+    return f"{where}: is a folder, expected a file" if path.is_dir() else f"{where}: no such file"
+
+
+def check_text_file(path: str | os.PathLike[str], *, option: str | None = None) -> Path:
+    """The one check of a file that must hold UTF-8 text (corpus, texts, labelled rows, keys).
+
+    Reads up to :data:`TEXT_SNIFF_BYTES` (decompressed for ``.gz``); raises :class:`NotTextError`
+    naming the file, the line and what was found for a missing path, a folder, a NUL byte or bytes
+    that are not UTF-8. Returns the path.
+    """
+    import gzip
+
+    path = Path(path).expanduser()
+    where = f"{option} {path}" if option else str(path)
+    if path.is_dir():
+        raise NotTextError(f"{where}: is a folder, expected a text file")
+    if not path.exists():
+        raise NotTextError(f"{where}: no such file")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                raw = f.read(TEXT_SNIFF_BYTES)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(TEXT_SNIFF_BYTES)
+        final = len(raw) < TEXT_SNIFF_BYTES
+    except (OSError, EOFError) as e:
+        raise NotTextError(f"{where}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    bad = _first_bad_text_byte(raw, final=final)
+    if bad is not None:
+        offset, what = bad
+        line = raw.count(b"\n", 0, offset) + 1
+        raise NotTextError(f"{where}: not a text file (line {line}, offset {offset}: {what}); expected UTF-8 text")
+    return path
+
+
+def read_text_file(path: str | os.PathLike[str], *, option: str | None = None) -> str:
+    """The whole content of a UTF-8 text file, after :func:`check_text_file` (a leading BOM dropped)."""
+    path = check_text_file(path, option=option)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise NotTextError(f"{path}: cannot read ({e.strerror or e})") from None
+    bad = _first_bad_text_byte(raw, final=True)
+    if bad is not None:
+        offset, what = bad
+        line = raw.count(b"\n", 0, offset) + 1
+        raise NotTextError(f"{path}: not a text file (line {line}, offset {offset}: {what}); expected UTF-8 text")
+    text = raw.decode("utf-8")
+    return text[1:] if text.startswith("\ufeff") else text

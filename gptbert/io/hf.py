@@ -295,7 +295,19 @@ def _normalise_names(state: dict[str, Tensor], family: str) -> dict[str, Tensor]
 def _read_hf_weights(directory: Path) -> tuple[dict[str, Tensor], str]:
     """All tensors of a Hugging Face directory (safetensors, sharded or not, else pytorch_model.bin)."""
     def load_bin(path: Path) -> dict[str, Tensor]:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        import pickle
+
+        from gptbert.io.weights import WeightsError
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise WeightsError(f"{path}: holds code or objects other than tensors, so it was not loaded "
+                               "(a pickle file can run code when loaded); convert the checkpoint to "
+                               "model.safetensors where it came from and load that") from None
+        except (RuntimeError, EOFError, OSError, ValueError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise WeightsError(f"{path}: not a readable PyTorch weights file ({reason})") from None
         if not isinstance(state, dict):
             raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
         return state

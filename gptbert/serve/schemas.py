@@ -8,19 +8,31 @@ reported in the same error shape.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: str) -> str:
+    bad = _SURROGATE.search(value)
+    if bad is not None:  # JSON may escape one ("\ud800"); it is not a character and cannot be encoded
+        raise ValueError(f"holds a lone surrogate (U+{ord(bad.group()):04X}) at character {bad.start()}: "
+                         "not valid Unicode text")
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return _unicode(value)
+
+
 Text = Annotated[str, AfterValidator(_not_blank)]
-"""A non-blank string."""
+"""A non-blank string of valid Unicode text (no lone surrogates)."""
 
 _REQUEST = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -181,7 +193,7 @@ class GenerateRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     repetition_penalty: float = Field(default=1.0, gt=0.0, le=100.0)
     num_beams: int = Field(default=1, ge=1, le=8)
-    stop: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+    stop: list[Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_unicode)]] | None = Field(
         default=None, max_length=8, description="end the text before any of these strings"
     )
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="seed of the sampler (do_sample)")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from gptbert.io.files import read_text_file
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -239,7 +240,7 @@ class Task:
         cols = {k: v for k, v in (columns or {}).items() if v is not None}
         fmt = table_format(path)
         if fmt is None:
-            return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            return [line for line in read_text_file(path).splitlines() if line.strip()]
         text_column = cols.get("text_column") or getattr(options, "text_column", None) or self.input_column
         pair_column = cols.get("text_pair_column") or getattr(options, "text_pair_column", None)
         if fmt == "jsonl" and "text_column" not in cols:
@@ -293,7 +294,7 @@ def jsonl_inputs(path: Path) -> list[Any]:
 def jsonl_records(path: Path) -> list[Any]:
     """The JSON value of every non-blank line (an error names the line)."""
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text_file(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -7,6 +7,8 @@ masked mean of its scalar-mixed layers; the data path is the same for all three:
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import torch.nn as nn
 from gptbert.config import ModelConfig
 from gptbert.data.collate import pad_chars, wants_token_types
 from gptbert.data.objectives import TokenizerLike, char_ids_for_words, pad_sequences, token_texts
-from gptbert.data.readers import LabelMap, TaskData, read_task_file, train_dev_split
+from gptbert.data.readers import DataError, LabelMap, TaskData, read_task_file, train_dev_split
 from gptbert.tasks.base import Task, TaskOptions, TaskSplits
 from gptbert.tasks.common import ListDataset, batched_outputs, run_labels, run_max_len, run_tokenizer, text_of
 from gptbert.tokenizer import Tokenizer
@@ -168,10 +170,15 @@ def load_data(
         dev = read_file(dev_path, columns, skip_bad_rows=skip_bad_rows)
     else:
         train, dev = train_dev_split(train, dev_fraction=dev_fraction, seed=seed)
+    if max_train is not None and max_train < 1:
+        raise ValueError(f"max_train={max_train}: expected a positive number of training examples")
     if max_train is not None and len(train) > max_train:
         rng = np.random.default_rng(seed)
         train = train.subset(sorted(rng.choice(len(train), size=max_train, replace=False).tolist()))
     label_map = label_map or LabelMap.from_data(train)
+    if train.labels and len(set(train.labels)) < 2:
+        raise DataError(f"{train_path}: every training example has the label {train.labels[0]!r}: a classifier "
+                        "needs at least two classes (is --label-column the right column?)")
     return ClassifyData(ListDataset(examples_of(train, label_map)), ListDataset(examples_of(dev, label_map)),
                         label_map, train, dev)
 
@@ -206,9 +213,14 @@ def evaluate(
     """accuracy, macro-F1 and MCC on labelled examples (plus predictions for reports)."""
     from gptbert.metrics import accuracy, macro_f1, mcc
 
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: expected a positive number of examples per model call")
     probs = predict_proba(model, tokenizer, examples, max_len=max_len, batch_size=batch_size, precision=precision)
     y_true = np.array([ex[2] for ex in examples])
     y_pred = probs.argmax(axis=1)
+    if len(y_true) and len(set(y_true.tolist())) == 1:
+        warnings.warn(f"the labelled examples hold one class only (label id {int(y_true[0])}, {len(y_true)} rows): "
+                      "accuracy and F1 say nothing here (predicting that class always scores 1.0)", stacklevel=2)
     return {
         "accuracy": accuracy(y_true, y_pred),
         "macro_f1": macro_f1(y_true, y_pred, num_labels=num_labels),

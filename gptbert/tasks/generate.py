@@ -315,7 +315,9 @@ def read_examples(path: str | Path, *, skip_bad_rows: bool = False) -> tuple[lis
     """(source, target) pairs and the format ('pairs' or 'chat') of a pairs or dialogue file."""
     p = Path(path)
     if not split_path(p)[0].exists():
-        raise FileNotFoundError(f"{p}: no such file or directory")
+        from gptbert.io.files import missing_file_message
+
+        raise FileNotFoundError(missing_file_message(p))
     chat = _read_dialogues(p)
     if chat is not None:
         return chat, "chat"

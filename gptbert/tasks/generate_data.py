@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from gptbert.io.files import read_text_file
 
 
 def shakespeare_speeches(path: str | Path) -> list[tuple[str, list[str]]]:
@@ -14,7 +15,7 @@ def shakespeare_speeches(path: str | Path) -> list[tuple[str, list[str]]]:
     then the speech, then a blank line)."""
     speeches: list[tuple[str, list[str]]] = []
     block: list[str] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines() + [""]:
+    for line in read_text_file(path).splitlines() + [""]:
         if line.strip():
             block.append(line.rstrip())
             continue
@@ -51,7 +52,7 @@ def make_pairs(kind: str, corpus: str | Path, *, limit: int | None = None, min_l
             if len(lines) >= min_lines:
                 pairs.append((" ".join(lines), lines[0]))
     elif kind == "snippet-first-clause":
-        for line in Path(corpus).read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in read_text_file(corpus).splitlines():
             text = " ".join(line.split())
             clause = _first_clause(text) if text else None
             if clause:

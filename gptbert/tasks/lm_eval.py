@@ -15,10 +15,11 @@ import torch.nn as nn
 from gptbert.precision import autocast
 from gptbert.tasks.common import model_device
 from gptbert.tokenizer import Tokenizer
+from gptbert.io.files import read_text_file
 
 
 def _read_text(path: Path, max_chars: int | None) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text_file(path)
     return text[:max_chars] if max_chars else text
 
 

@@ -44,6 +44,7 @@ from gptbert.tasks.common import (
     text_of,
 )
 from gptbert.tokenizer import Tokenizer
+from gptbert.io.files import check_text_file
 
 OBJECTIVES = {"bert": "mlm+nsp", "gpt": "causal-lm", "elmo": "bidirectional-lm"}
 """Each family's pre-training objective."""
@@ -73,6 +74,7 @@ def corpus_mode(paths: Sequence[str | Path]) -> str:
     """'blank' when a corpus separates documents with blank lines, else 'line' (one per line)."""
     for p in paths:
         blank = 0
+        check_text_file(p)
         with open(p, encoding="utf-8", errors="replace") as f:
             for _, line in zip(range(2000), f):
                 blank += not line.strip()

@@ -11,7 +11,6 @@ features, their batches, and the best answer spans over all windows of a questio
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
@@ -37,13 +36,21 @@ _STOP = frozenset("the a an of to in and or is are was were be by for on at as w
 def squad_examples(source: str | Path | Mapping[str, Any]) -> list[dict[str, Any]]:
     """Flatten SQuAD v1.1 JSON (a path or the parsed object) into one dict per question:
     ``id``, ``question``, ``context``, ``answers`` = list of ``{"text", "answer_start"}``."""
-    data = json.loads(Path(source).read_text(encoding="utf-8")) if not isinstance(source, Mapping) else source
+    from gptbert.data.readers.formats import DataError
+    from gptbert.data.readers.squad import load_squad_doc
+
+    data = load_squad_doc(Path(source)) if not isinstance(source, Mapping) else source
     out: list[dict[str, Any]] = []
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                out.append({"id": str(qa["id"]), "question": qa["question"], "context": para["context"],
-                            "answers": list(qa.get("answers", []))})
+    try:
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                for qa in para["qas"]:
+                    out.append({"id": str(qa["id"]), "question": qa["question"], "context": para["context"],
+                                "answers": list(qa.get("answers", []))})
+    except (KeyError, TypeError) as e:
+        where = source if not isinstance(source, Mapping) else "SQuAD data"
+        raise DataError(f"{where}: not SQuAD v1.1 (missing or wrong field {e}); expected "
+                        "data[].paragraphs[].qas[] with id, question, answers") from None
     return out
 
 

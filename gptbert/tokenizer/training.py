@@ -58,21 +58,28 @@ def _finish(backend: tokenizers.Tokenizer, kind: str) -> tokenizers.Tokenizer:
     return backend
 
 
-def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
-    """Raise TokenizerError naming file and line if ``path`` is not UTF-8."""
+def check_utf8(path: Path, chunk: int = 1 << 20) -> bool:
+    """Raise TokenizerError naming file and line if ``path`` is not UTF-8 text (bytes that do not
+    decode, or a NUL byte: binary data); returns whether it holds any non-blank text."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
+    text = False
     with open(path, "rb") as f:
         while True:
             block = f.read(chunk)
             final = not block
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                where = line + block[:nul].count(b"\n")
+                raise TokenizerError(f"{path}:{where}: NUL byte (binary data); expected UTF-8 text")
             try:
                 decoder.decode(block, final=final)
             except UnicodeDecodeError as e:
                 line += block[: max(e.start, 0)].count(b"\n")
                 raise TokenizerError(f"{path}:{line}: not UTF-8 text") from None
+            text = text or bool(block.strip())
             if final:
-                return
+                return text
             line += block.count(b"\n")
 
 
@@ -82,10 +89,15 @@ def train_on_files(files: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     paths = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
     if not paths:
         raise TokenizerError("no training files given")
+    has_text = False
     for p in paths:
+        if p.is_dir():
+            raise TokenizerError(f"{p}: is a folder, expected a text file")
         if not p.is_file():
             raise TokenizerError(f"{p}: training file not found")
-        check_utf8(p)
+        has_text = check_utf8(p) or has_text
+    if not has_text:
+        raise TokenizerError(f"{', '.join(map(str, paths))}: no text to train on (empty or blank lines only)")
     trainer = _trainer(kind, vocab_size, min_frequency, show_progress)
     backend = new_backend(kind, lowercase)
     try:
@@ -103,11 +115,16 @@ def train_on_texts(texts: Iterable[str], kind: str, vocab_size: int, *, lowercas
     if length is None and hasattr(texts, "__len__"):
         length = len(texts)  # type: ignore[arg-type]
 
+    seen = [0]
+
     def checked() -> Iterator[str]:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TokenizerError(f"from_texts(): item {i} is {type(t).__name__}, expected str")
+            seen[0] += bool(t.strip())
             yield t
 
     backend.train_from_iterator(checked(), trainer, length=length)
+    if not seen[0]:
+        raise TokenizerError("no text to train on (no texts, or only blank ones)")
     return _finish(backend, kind)

@@ -53,6 +53,10 @@ def is_main_process() -> bool:
     return world_info().rank == 0
 
 
+class DeviceError(RuntimeError, ValueError):
+    """A device that does not exist here, or a name that is not a device (one line)."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` → cuda when available else cpu; ``cuda`` picks ``cuda:LOCAL_RANK`` under torchrun."""
     name = str(name).strip().lower()
@@ -62,7 +66,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if re.fullmatch(r"cuda(:\d+)?", name):
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise DeviceError(
                 f"device {name!r} requested but CUDA is not available (torch {torch.__version__}); use --device cpu"
             )
         if name == "cuda":
@@ -70,9 +74,9 @@ def resolve_device(name: str = "auto") -> torch.device:
             name = f"cuda:{index}"
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) visible")
+            raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) visible")
         return device
-    raise ValueError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N")
+    raise DeviceError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N")
 
 
 @contextlib.contextmanager

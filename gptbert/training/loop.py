@@ -30,6 +30,8 @@ Files under ``out_dir`` (rank 0): the checkpoint, ``best/`` and the final model
 
 from __future__ import annotations
 
+import warnings
+
 import contextlib
 import logging
 import math
@@ -82,6 +84,11 @@ log = logging.getLogger(__name__)
 Batch = dict[str, Any]
 MicroBatch = tuple[Batch, int, int]
 """(batch dict, examples in it, tokens in it)."""
+
+
+
+class DivergedError(FloatingPointError):
+    """Training stopped because the loss became NaN or infinite (one line: the step and what to change)."""
 
 
 def resolve_precision(args: TrainArgs, device: torch.device | str | None = None) -> str:
@@ -172,6 +179,10 @@ class _Trainer:
         self.mode = metric_mode(self.metric_name, args.metric_mode)
         self.has_eval = eval_fn is not None or dev_data is not None
         self.n = len(train_data)
+        if args.batch_size > self.n:
+            warnings.warn(f"batch_size={args.batch_size} is larger than the {self.n} training examples: each "
+                          f"batch holds at most {self.n}, so this is batch_size={self.n} (with its step count)",
+                          stacklevel=2)
         self.lengths = lengths if lengths is not None else getattr(train_data, "lengths", None)
         if args.group_by_length and (self.lengths is None or len(self.lengths) != self.n):
             raise ValueError("fit: group_by_length needs the length of every training example (pass lengths= "
@@ -388,8 +399,9 @@ class _Trainer:
             return
         loss = p.window_loss / p.window_steps
         if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite training loss ({loss}) at step {p.step}; lower lr, enable grad_clip or use fp32"
+            raise DivergedError(
+                f"training diverged: non-finite training loss ({loss}) at step {p.step}; lower --lr, "
+                "set --grad-clip or use --precision fp32"
             )
         p.train_loss = loss
         record = {

@@ -44,8 +44,8 @@ def iter_corpus(
     """Lazily yield documents: one per non-blank line (``mode="line"``) or blocks of lines
     separated by blank lines, joined with ``\\n`` (``mode="blank"``). A folder means its files.
 
-    Bytes that are not valid text raise a DataError naming file and line (``errors="replace"``
-    substitutes U+FFFD instead).
+    Bytes that are not valid text (undecodable, or NUL: binary data) raise a DataError naming file
+    and line (``errors="replace"`` substitutes U+FFFD for undecodable bytes and reads on).
     """
     if mode not in ("line", "blank"):
         raise DataError(f"corpus mode {mode!r}; expected 'line' or 'blank'")
@@ -63,6 +63,9 @@ def iter_corpus(
                         raise DataError(f"{path}:{lineno}: undecodable bytes at column {e.start + 1} "
                                         f"(not {encoding}); pass errors='replace' to substitute them") from None
                     line = raw.decode(encoding, errors="replace")
+                if "\x00" in line and errors == "strict":  # decodes, but is binary data, not text
+                    raise DataError(f"{path}:{lineno}: NUL byte at column {line.index(chr(0)) + 1} (binary data, "
+                                    "not text); pass errors='replace' to read it anyway")
                 if lineno == 1 and line.startswith("\ufeff"):
                     line = line[1:]
                 line = line.rstrip("\r\n")

@@ -96,7 +96,8 @@ def _exact_find(context: str, answer: str, near: int | None) -> int | None:
     return starts[0] if near is None else min(starts, key=lambda s: abs(s - near))
 
 
-def _load_doc(p: Path) -> dict[str, Any]:
+def load_squad_doc(p: Path) -> dict[str, Any]:
+    """The parsed SQuAD JSON object of ``p``; a DataError naming the file and line otherwise."""
     raw = open_bytes(p)
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
@@ -201,7 +202,7 @@ def read_squad(
     if on_bad_answer not in ("report", "skip", "raise"):
         raise DataError(f"on_bad_answer={on_bad_answer!r}; expected 'report', 'skip' or 'raise'")
     p = Path(path)
-    examples, problems = _read_examples(p, _load_doc(p), fix_offsets)
+    examples, problems = _read_examples(p, load_squad_doc(p), fix_offsets)
     unfixed = [q for q in problems if not q.fixed]
     if on_bad_answer == "raise" and unfixed:
         listed = "; ".join(str(q) for q in unfixed[:MAX_LISTED])
