@@ -132,6 +132,11 @@ class CompareSettings:
                 raise CompareError(f"--pretrain-corpus {path}: no such file")
         if not self.candidates:
             raise CompareError("no candidates given")
+        for c in self.candidates:  # a typo fails now, not after the other candidates trained
+            where = c.encoder if c.kind == "embed-lr" else c.source if c.kind == "checkpoint" else None
+            if where is not None and not Path(where).exists():
+                raise CompareError(f"candidate {c.name}: {where!r} is neither a preset, a baseline (tfidf-lr, "
+                                   "embed-lr:SOURCE) nor an existing directory")
         baselines = [c.name for c in self.candidates if c.is_baseline]
         if baselines and self.task != "classify":
             raise CompareError(f"candidate(s) {', '.join(baselines)}: the baselines classify only, and --task is "

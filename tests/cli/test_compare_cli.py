@@ -44,6 +44,7 @@ def first(tmp_path_factory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("compare1")
     corpus = head_lines(DEMO_DIR / "corpus.txt", tmp / "corpus.txt", 400)
     out, db = tmp / "out", tmp / "runs.db"
+    (tmp / "nope").mkdir()  # exists, but is no checkpoint: that candidate fails, the others run
     argv = ["compare", "--train", str(DEMO_DIR / "train.tsv"), "--dev", str(DEMO_DIR / "dev.tsv"),
             "--max-train", "96", "--pretrain-corpus", str(corpus),
             "--candidates", f"bert-tiny,gpt-nano,{TINY_ELMO}", "--candidates", str(tmp / "nope"),
@@ -120,7 +121,7 @@ def test_compare_end_to_end(first):
 def test_broken_candidate_is_reported_and_the_others_run(first):
     comp = load_results_json(first["out"])
     bad = comp.candidate("nope")
-    assert bad.status == "failed" and "neither a preset" in bad.error and bad.quality is None
+    assert bad.status == "failed" and "not a gptbert or Hugging Face checkpoint" in bad.error and bad.quality is None
     assert sum(c.ok for c in comp.candidates) == 3
     assert "[4/4 nope] failed" in first["stderr"]
     md = (first["out"] / "report.md").read_text(encoding="utf-8")

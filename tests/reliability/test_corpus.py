@@ -87,8 +87,6 @@ def check_case(case: Case, code: int | str, err: str) -> None:
 
 
 def _marks(case: Case) -> list[pytest.MarkDecorator]:
-    if "compare" in case.tags:  # gptbert/compare.py validates late; its rewrite (issue 15 items 2, 8) is under way
-        return [pytest.mark.xfail(strict=True, reason="compare checks its inputs only after starting candidates")]
     return []
 
 
