@@ -30,6 +30,9 @@ class _Context:
     out: Path
     log: _Log
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    probes: dict[str, tuple[str, Path, float]] = field(default_factory=dict)
+    """Encoder directory -> (embed-lr candidate, its run, its fit seconds): a fine-tune of the same
+    checkpoint starts from that head instead of fitting a probe again."""
     """Each measured candidate's inference request (64 dev examples), for the interleaved latency pass."""
 
 
@@ -123,6 +126,8 @@ def run_candidate(ctx: _Context, spec: CandidateSpec, index: int, total: int) ->
             from gptbert.compare.baselines import train_baseline
 
             run_dir = train_baseline(ctx, spec, res)
+            if spec.kind == "embed-lr" and spec.encoder is not None:
+                ctx.probes[str(Path(spec.encoder).resolve())] = (spec.name, run_dir, res.finetune.wall_s or 0.0)
         else:
             run_dir = _train_transformer(ctx, spec, family, res)
         _measure(ctx, spec, res, run_dir)
@@ -168,6 +173,13 @@ def _train_transformer(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     else:
         extra["tokenizer"] = "the checkpoint's own"
         extra["init"] = f"pre-trained checkpoint {spec.source}"
+        probe = ctx.probes.get(str(Path(spec.source).resolve())) if s.task == "classify" and s.recipe else None
+        if probe is not None:  # the embed-lr baseline already fitted this encoder's head on all of train
+            name, probe_dir, probe_s = probe
+            source = str(probe_dir)
+            extra["init"] += (f", classify head from {name}'s logistic regression (fitted on all of train in "
+                              f"{probe_s:.0f} s, not counted in this budget)")
+            extra["head_from"] = name
 
     if spec.is_preset and ctx.plan.pretrain_s > 0:
         objective = {"bert": "MLM+NSP", "gpt": "causal LM", "elmo": "forward+backward LM"}[family]

@@ -141,6 +141,8 @@ def read_labels(path: str | os.PathLike) -> list[str] | None:
     path = Path(path)
     if (path / LABELS_FILE).is_file():
         labels = json.loads((path / LABELS_FILE).read_text())
+        if isinstance(labels, dict) and isinstance(labels.get("labels"), list):  # what save_run writes
+            return [str(x) for x in labels["labels"]]
         if isinstance(labels, dict):  # {"0": "neg", ...} or {"neg": 0, ...}
             if all(str(k).isdigit() for k in labels):
                 return [str(labels[k]) for k in sorted(labels, key=int)]

@@ -19,7 +19,7 @@ def outcome(tmp_path_factory):
     dev = tmp / "dev.tsv"
     dev.write_text("".join((DEMO_DIR / "dev.tsv").read_text().splitlines(keepends=True)[:61]))
     s = CompareSettings(train=str(DEMO_DIR / "train.tsv"), dev=str(dev), max_train=120, budget="3s",
-                        candidates=parse_candidates("tfidf-lr,embed-lr:minilm,bert-tiny"), precisions=["fp32"],
+                        candidates=parse_candidates("tfidf-lr,embed-lr:minilm,minilm,bert-tiny"), precisions=["fp32"],
                         out_dir=str(tmp / "out"), db=None, vocab_size=400, latency_repeats=6, latency_max_s=2.0,
                         isolate_inference=False, progress=False)
     return run_comparison(s, log=lambda line: None)
@@ -27,7 +27,7 @@ def outcome(tmp_path_factory):
 
 def test_baselines_are_measured_like_every_candidate(outcome):
     by = {c.name: c for c in outcome.comparison.candidates}
-    assert list(by) == ["tfidf-lr", "embed-lr(minilm)", "bert-tiny"]
+    assert list(by) == ["tfidf-lr", "embed-lr(minilm)", "minilm", "bert-tiny"]
     for name in ("tfidf-lr", "embed-lr(minilm)"):
         c = by[name]
         assert c.ok, c.error
@@ -39,8 +39,13 @@ def test_baselines_are_measured_like_every_candidate(outcome):
         assert c.extra["recipe"]["C"] in c.extra["recipe"]["C_search"]["grid"]
         assert "interleaved" in c.extra["latency_method"]
         assert c.extra["calibration"]["ece_before"] >= 0 and len(c.extra["reliability"]["raw"]) == 15
-    # the transformer went through the recipe
+    # the transformers went through the recipe; MiniLM starts from embed-lr's head (no second probe)
     assert by["bert-tiny"].extra["recipe"]["kind"] == "preset"
+    minilm = by["minilm"]
+    assert minilm.ok, minilm.error
+    assert minilm.extra["head_from"] == "embed-lr(minilm)" and "not counted in this budget" in minilm.extra["init"]
+    assert minilm.extra["recipe"]["kind"] == "pretrained" and minilm.extra["recipe"]["probe"] is False
+    assert minilm.extra["recipe"]["pooling"] == "mean"
     assert "baseline" in " ".join(outcome.recommendation.reasons)
 
 
