@@ -111,15 +111,18 @@ def pretrain(
     mode: str | None = None,
     overrides: dict[str, Any] | None = None,
     cache_root: str | Path | None = None,
+    causal_fraction: float | None = None,
 ) -> tuple[Path, FitResult]:
-    """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory."""
+    """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory.
+    ``causal_fraction``: a hybrid's share of causal batches (default: the paper's 1/16)."""
     from gptbert.tasks.pretrain import PretrainOptions, pretrain_data
 
     resolve_precision(args)
     src = resolve_source(spec, head=TASKS["pretrain"].head(family_of(spec)), tokenizer=tokenizer,
                          vocab_size=vocab_size, files=files, max_len=max_len, seed=args.seed, overrides=overrides)
     data = pretrain_data(src.model.config, src.tokenizer, files, max_len=max_len, seed=args.seed,  # type: ignore[arg-type]
-                         precision=args.precision, mode=mode, cache_root=cache_root)
+                         precision=args.precision, mode=mode, cache_root=cache_root,
+                         causal_fraction=causal_fraction)
     if args.eval_metric == "loss" or not args.eval_metric:
         args.eval_metric = "loss"
     train_dir = Path(out_dir)
@@ -127,7 +130,8 @@ def pretrain(
         args.out_dir = str(train_dir)
     result = fit(src.model, args, data.train, data.collate_fn, eval_fn=data.eval_fn)
     task = TaskInfo(task="pretrain", max_len=max_len,
-                    options=PretrainOptions(objective=data.objective, corpus=list(map(str, files))))
+                    options=PretrainOptions(objective=data.objective, corpus=list(map(str, files)),
+                                            causal_fraction=data.causal_fraction))
     metrics = {"pretrain": _fit_summary(result), "dev": result.eval_metrics}
     save_run(train_dir, src.model, src.tokenizer, task, metrics=metrics, args=asdict(args))
     return train_dir, result

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gptbert.cli import CLIError
 
-FAMILY_OBJECTIVES = "MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo"
+FAMILY_OBJECTIVES = ("MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo, causal + masked "
+                     "next-token for the GPT-BERT hybrid")
 
 
 def _train_args_class() -> type:
@@ -77,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="preset (bert-mini, gpt-mini, elmo-small, ...) or a run/HF directory")
     p.add_argument("--data", required=True, nargs="+", help="plain-text corpus files")
+    p.add_argument("--causal-fraction", type=float, default=None,
+                   help="hybrid: the share of causal batches, the rest masked next-token (default 1/16, "
+                        "Charpentier & Samuel 2024)")
     p.add_argument("--doc-mode", choices=["auto", "line", "blank"], default="auto",
                    help="a document is a line, or a block separated by blank lines (auto: guess)")
     _common(p)
@@ -131,7 +135,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     try:
         path, result = pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer,
                                 vocab_size=args.vocab_size, max_len=args.max_len,
-                                mode=None if args.doc_mode == "auto" else args.doc_mode)
+                                mode=None if args.doc_mode == "auto" else args.doc_mode,
+                                causal_fraction=args.causal_fraction)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     from gptbert.training import is_main_process
