@@ -28,7 +28,7 @@ from gptbert.finetune_recipe import example_lengths
 from gptbert.run import Distillation, Run, TaskInfo, load_run, save_run
 from gptbert.source import family_of, resolve_source, tokenizer_kind
 from gptbert.tasks import TASKS, Task, TaskOptions, get_task, task_of
-from gptbert.tasks.common import floats, run_tokenizer
+from gptbert.tasks.common import floats, run_tokenizer, text_of
 from gptbert.tokenizer import Tokenizer
 from gptbert.training import FitResult, TrainArgs, fit, resolve_precision
 
@@ -272,6 +272,10 @@ def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any],
     of a long context sharing the most question words). generate: sources (or, for a
     dialogue run, a user message) -> output (GPT) or summary (BERT). pretrain: BERT fills
     the mask token (top ``top_k``), GPT continues the prompt.
+
+    ``rerank``: a scorer run (or its directory) -- generate-then-rerank with ``run`` as the
+    generator (:mod:`gptbert.tasks.rerank`; ``num_candidates``, ``weight``, ``method``): each
+    result has the reranked ``output``, the generator's ``plain`` output and the scored candidates.
     """
     run = _as_run(run)
     if isinstance(inputs, (str, dict)):
@@ -280,6 +284,12 @@ def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any],
     if not items:
         return []
     run_tokenizer(run)
+    scorer = opts.pop("rerank", None)
+    if scorer is not None:
+        from gptbert.tasks.rerank import rerank_with_runs
+
+        sources = [text_of(x, "source", "text", "document", "prompt") for x in items]
+        return rerank_with_runs(run, _as_run(scorer), sources, **opts)
     return task_of(run).predict(run, items, **opts)
 
 

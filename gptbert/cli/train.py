@@ -96,6 +96,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--label-column", default="label", help="label column (default: label)")
     f.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (reported) instead of stopping")
     f.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
+    f.add_argument("--generator", default=None, metavar="RUN",
+                   help="--task rerank: the generation run whose candidates the scorer learns to rank (its samples "
+                        "are the negatives, the references the positives)")
+    f.add_argument("--num-candidates", type=int, default=None, metavar="N",
+                   help="--task rerank: candidates per source (default 8)")
     f.add_argument("--recipe", choices=["auto", "none"], default="auto",
                    help="auto (default): plan every setting you do not give for the budget -- pooling as the "
                         "checkpoint was trained, a linear-probe head, separate head lr, frozen word embeddings, "
@@ -173,7 +178,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     targs = _train_args(args, out)
     # The column options are the classification task's; other tasks ignore them.
     columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
-               "label_column": args.label_column}
+               "label_column": args.label_column, "generator": args.generator}
+    if args.num_candidates is not None:
+        columns["num_candidates"] = args.num_candidates
+    if args.task != "rerank" and (args.generator or args.num_candidates is not None):
+        raise CLIError("--generator and --num-candidates go with --task rerank")
     try:
         path, result, extra = finetune(
             args.model, args.task, args.train, out, targs, dev_path=args.dev, options=columns,
@@ -189,7 +198,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             "recipe": plan.to_dict() if plan is not None else None}
     n = dev.get("n")
     facts = [(f"dev {k}", f"{v:.4g}" + (f" ({int(n):,} rows)" if n else "")) for k, v in dev.items()
-             if k in ("accuracy", "macro_f1", "f1", "exact_match", "rougeL", "loss", "perplexity")]
+             if k in ("accuracy", "macro_f1", "f1", "exact_match", "rougeL", "chrf", "plain_chrf", "weight", "loss",
+                      "perplexity")]
     if plan is not None:
         facts.append(("recipe", f"{plan.kind}: lr {plan.lr:g}" + (f", head {plan.head_lr:g}" if plan.head_lr else "")
                       + f", max_len {plan.max_len}" + (", linear-probe head" if plan.probe else "")
