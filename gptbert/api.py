@@ -136,7 +136,7 @@ class LM:
             return [r["output"] for r in self.rerank(prompts, scorer=rerank, num_candidates=num_candidates,
                                                      max_new_tokens=max_new_tokens, **options)]
         if num_candidates is not None:
-            raise ValueError("num_candidates goes with rerank= (a scorer run), or a rerank run")
+            raise ValueError("num_candidates is for reranking: give rerank=SCORER_RUN, or load (serve) a rerank run")
         from gptbert.generate import generate_text
 
         if isinstance(prompts, str):

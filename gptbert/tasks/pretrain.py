@@ -388,19 +388,27 @@ class PretrainTask(Task):
         """BERT fills the mask token (top ``top_k``), GPT continues the prompt; a hybrid does
         both: inputs with the mask token are filled (masked mode), the others continued (causal)."""
         head, tok, family = run.config.head, run_tokenizer(run), run.config.family
+        texts = [text_of(x, "text", "prompt") for x in inputs]
         mask = tok.id_to_token(tok.mask_id) if tok.mask_id is not None else None
-        fills = head in ("pretrain", "mlm") or (family == "hybrid" and head == "lm" and mask is not None and all(
-            mask in text_of(x, "text", "prompt") for x in inputs))
-        if fills:
-            top_k = int(opts.get("top_k") or 5)
-            return [{"text": t, "fills": fill_mask(run.model, tok, t, max_len=run_max_len(run), top_k=top_k,
-                                                  precision=opts.get("precision", "fp32"))}
-                    for t in (text_of(x, "text", "prompt") for x in inputs)]
-        if family in ("gpt", "hybrid") and head == "lm":
+        if head in ("pretrain", "mlm"):
+            to_fill = list(range(len(texts)))
+        elif family == "hybrid" and head == "lm" and mask is not None:
+            to_fill = [i for i, t in enumerate(texts) if mask in t]
+        else:
+            to_fill = []
+        if len(to_fill) < len(texts) and not (family in ("gpt", "hybrid") and head == "lm"):
+            raise nothing_to_predict(run)
+        out: list[dict[str, Any]] = [{} for _ in texts]
+        top_k = int(opts.get("top_k") or 5)
+        for i in to_fill:
+            out[i] = {"text": texts[i], "fills": fill_mask(run.model, tok, texts[i], max_len=run_max_len(run),
+                                                          top_k=top_k, precision=opts.get("precision", "fp32"))}
+        rest = [i for i in range(len(texts)) if i not in set(to_fill)]
+        if rest:
             from gptbert.generate import generate_text
 
-            prompts = [text_of(x, "prompt", "text") for x in inputs]
-            outs = generate_text(run.model, tok, prompts, max_new_tokens=int(opts.get("max_new_tokens") or 50),
-                                 **generation_options(opts))
-            return [{"prompt": p, "output": o} for p, o in zip(prompts, outs)]
-        raise nothing_to_predict(run)
+            outs = generate_text(run.model, tok, [texts[i] for i in rest],
+                                 max_new_tokens=int(opts.get("max_new_tokens") or 50), **generation_options(opts))
+            for i, o in zip(rest, outs):
+                out[i] = {"prompt": texts[i], "output": o}
+        return out

@@ -56,9 +56,9 @@ def test_hybrid_run_generates_streams_fills_and_embeds(runs_root, shared_data):
     vec = lm.embed(["a fine film", "a fine film and more"])
     assert vec.shape == (2, lm.config.n_embd) and np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
     # predict: inputs with the mask token are filled, the others continued.
-    filled = recipes.predict(run["path"], ["the movie was [MASK] ."], top_k=2)[0]
-    assert len(filled["fills"]) == 2
-    cont = recipes.predict(run["path"], ["the movie"], max_new_tokens=5)[0]
+    filled, cont = recipes.predict(run["path"], ["the movie was [MASK] .", "the movie"], top_k=2,
+                                   max_new_tokens=5)
+    assert len(filled["fills"]) == 2 and "output" not in filled
     assert cont["prompt"] == "the movie" and cont["output"].strip() == out[0].strip()
 
 

@@ -165,10 +165,13 @@ def test_rerank_run_is_served(runs_root, shared_data):
         r = client.post("/v1/generate", json={"prompts": ["Now is the winter of our discontent"], "seed": 1,
                                               "num_candidates": 3})
         assert r.status_code == 200, r.text
-        expected = lm.generate(["Now is the winter of our discontent"], seed=1, num_candidates=3)
+        expected = lm.generate(["Now is the winter of our discontent"], seed=1, num_candidates=3, max_new_tokens=32)
         assert r.json()["results"][0]["text"] == expected[0]
         r = client.post("/v1/generate", json={"prompts": ["x"], "stream": True, "num_candidates": 3})
         assert r.status_code == 422 and "num_candidates" in r.text
+    with TestClient(create_app(ServeSettings(), LM.load(run["generator"]))) as client:  # no scorer here
+        r = client.post("/v1/generate", json={"prompts": ["x"], "num_candidates": 3})
+        assert r.status_code == 422 and "num_candidates is for reranking" in r.text
 
 
 def test_cli_finetune_rerank_and_predict_with_rerank(capsys, runs_root, shared_data, tmp_path):
