@@ -133,20 +133,66 @@ class LM:
 
         return fill_mask(self.model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
 
-    def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int = 50, **options: Any) -> list[str]:
-        """Continuations of each prompt (greedy unless do_sample / beams are set)."""
+    def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int | None = None,
+                 rerank: "LM | str | Path | None" = None,
+                 num_candidates: int | None = None, **options: Any) -> list[str]:
+        """Continuations of each prompt (greedy unless do_sample / beams are set; ``max_new_tokens``
+        default 50, or a reranking generator's own).
+
+        ``rerank``: a scorer (an :class:`LM` or run directory of a 'rerank' or 2-label classify
+        run): generate ``num_candidates`` candidates and return the one with the best fused score
+        (:meth:`rerank`). A rerank run always generates this way, with the generator it was trained for.
+        """
         self._require("generate")
+        if rerank is not None or self._is_reranker:
+            return [r["output"] for r in self.rerank(prompts, scorer=rerank, num_candidates=num_candidates,
+                                                     max_new_tokens=max_new_tokens, **options)]
+        if num_candidates is not None:
+            raise ValueError("num_candidates is for reranking: give rerank=SCORER_RUN, or load (serve) a rerank run")
         from gptbert.generate import generate_text
 
         if isinstance(prompts, str):
             prompts = [prompts]
         _check_texts(prompts, allow_empty=True)
         with autocast(self.precision, next(self.model.parameters()).device):
-            return generate_text(self.model, self.tokenizer, list(prompts), max_new_tokens=max_new_tokens, **options)
+            return generate_text(self.model, self.tokenizer, list(prompts), max_new_tokens=max_new_tokens or 50,
+                                 **options)
+
+    @property
+    def _is_reranker(self) -> bool:
+        return self.run.task.task == "rerank"
+
+    def rerank(self, sources: Sequence[str] | str, *, scorer: "LM | str | Path | None" = None,
+               num_candidates: int | None = None, **options: Any) -> list[dict[str, Any]]:
+        """Generate-then-rerank (:mod:`gptbert.tasks.rerank`): per source the reranked ``output``,
+        the generator's ``plain`` output and every candidate with its length-normalised ``logprob``,
+        ``scorer`` log-probability and fused ``score``, best first.
+
+        This model is the generator and ``scorer`` the scorer; or, for a rerank run, this model is
+        the scorer and its generator the one it was trained with. ``options``: ``weight`` (λ;
+        default the scorer's tuned one), ``method`` ('sample' or 'beam'), ``temperature``,
+        ``seed``, ``max_new_tokens``, ``top_k`` / ``top_p``."""
+        from gptbert.tasks.rerank import generator_of, rerank_with_runs
+
+        if isinstance(sources, str):
+            sources = [sources]
+        _check_texts(sources, allow_empty=True)
+        picked = {k: v for k, v in options.items() if v is not None and k in (
+            "weight", "method", "temperature", "seed", "max_new_tokens", "top_k", "top_p")}
+        picked.update(num_candidates=num_candidates, precision=self.precision)
+        if scorer is None:
+            if not self._is_reranker:
+                raise CapabilityError(f"{self.run.path}: reranking needs a scorer (scorer=...), or a rerank run")
+            generator = generator_of(self.run.task.options, str(next(self.model.parameters()).device))
+            return rerank_with_runs(generator, self.run, list(sources), **picked)
+        scorer_run = scorer.run if isinstance(scorer, LM) else load_run(scorer)
+        return rerank_with_runs(self.run, scorer_run, list(sources), **picked)
 
     def stream(self, prompt: str, *, max_new_tokens: int = 50, **options: Any) -> Iterator[str]:
         """Yield the continuation of one prompt piece by piece."""
         self._require("generate")
+        if self._is_reranker:
+            raise CapabilityError(f"{self.run.path}: a rerank run picks among whole candidates; it cannot stream")
         from gptbert.generate import stream
 
         yield from stream(self.model, self.tokenizer, prompt, max_new_tokens=max_new_tokens, **options)

@@ -28,7 +28,7 @@ from gptbert.finetune_recipe import example_lengths
 from gptbert.run import Distillation, Run, TaskInfo, load_run, save_run
 from gptbert.source import family_of, resolve_source, tokenizer_kind
 from gptbert.tasks import TASKS, Task, TaskOptions, get_task, task_of
-from gptbert.tasks.common import floats, run_tokenizer
+from gptbert.tasks.common import floats, run_tokenizer, text_of
 from gptbert.tokenizer import Tokenizer
 from gptbert.training import FitResult, TrainArgs, fit, resolve_precision
 
@@ -112,16 +112,19 @@ def pretrain(
     overrides: dict[str, Any] | None = None,
     cache_root: str | Path | None = None,
     callbacks: Sequence[Any] = (),
+    causal_fraction: float | None = None,
 ) -> tuple[Path, FitResult]:
     """Pre-train ``spec`` on text ``files`` with its family's objective; write a run directory
-    (``callbacks``: training-loop hooks, e.g. :class:`gptbert.tracking.TrackingCallback`)."""
+    (``callbacks``: training-loop hooks, e.g. :class:`gptbert.tracking.TrackingCallback`;
+    ``causal_fraction``: a hybrid's share of causal batches, default the paper's 1/16)."""
     from gptbert.tasks.pretrain import PretrainOptions, pretrain_data
 
     resolve_precision(args)
     src = resolve_source(spec, head=TASKS["pretrain"].head(family_of(spec)), tokenizer=tokenizer,
                          vocab_size=vocab_size, files=files, max_len=max_len, seed=args.seed, overrides=overrides)
     data = pretrain_data(src.model.config, src.tokenizer, files, max_len=max_len, seed=args.seed,  # type: ignore[arg-type]
-                         precision=args.precision, mode=mode, cache_root=cache_root)
+                         precision=args.precision, mode=mode, cache_root=cache_root,
+                         causal_fraction=causal_fraction)
     if args.eval_metric == "loss" or not args.eval_metric:
         args.eval_metric = "loss"
     train_dir = Path(out_dir)
@@ -129,7 +132,8 @@ def pretrain(
         args.out_dir = str(train_dir)
     result = fit(src.model, args, data.train, data.collate_fn, eval_fn=data.eval_fn, callbacks=list(callbacks))
     task = TaskInfo(task="pretrain", max_len=max_len,
-                    options=PretrainOptions(objective=data.objective, corpus=list(map(str, files))))
+                    options=PretrainOptions(objective=data.objective, corpus=list(map(str, files)),
+                                            causal_fraction=data.causal_fraction))
     metrics = {"pretrain": _fit_summary(result), "dev": result.eval_metrics}
     save_run(train_dir, src.model, src.tokenizer, task, metrics=metrics, args=asdict(args))
     return train_dir, result
@@ -298,6 +302,10 @@ def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any],
     of a long context sharing the most question words). generate: sources (or, for a
     dialogue run, a user message) -> output (GPT) or summary (BERT). pretrain: BERT fills
     the mask token (top ``top_k``), GPT continues the prompt.
+
+    ``rerank``: a scorer run (or its directory) -- generate-then-rerank with ``run`` as the
+    generator (:mod:`gptbert.tasks.rerank`; ``num_candidates``, ``weight``, ``method``): each
+    result has the reranked ``output``, the generator's ``plain`` output and the scored candidates.
     """
     run = _as_run(run)
     if isinstance(inputs, (str, dict)):
@@ -307,6 +315,12 @@ def predict(run: Run | str | Path, inputs: Sequence[Any] | str | dict[str, Any],
         return []
     if run.baseline is None:
         run_tokenizer(run)
+    scorer = opts.pop("rerank", None)
+    if scorer is not None:
+        from gptbert.tasks.rerank import rerank_with_runs
+
+        sources = [text_of(x, "source", "text", "document", "prompt") for x in items]
+        return rerank_with_runs(run, _as_run(scorer), sources, **opts)
     return task_of(run).predict(run, items, **opts)
 
 

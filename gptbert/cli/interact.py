@@ -12,8 +12,9 @@ from gptbert.cli import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    f = sub.add_parser("fill-mask", help="BERT: the most likely tokens for [MASK], with probabilities",
-                       description="Needs a model with an MLM head (a BERT pre-training run or checkpoint).")
+    f = sub.add_parser("fill-mask", help="BERT or hybrid: the most likely tokens for [MASK], with probabilities",
+                       description="Needs a model with an MLM head (a BERT pre-training run or checkpoint) or a "
+                                   "GPT-BERT hybrid with its 'lm' head (read in masked mode).")
     f.add_argument("run", help="run directory (or Hugging Face directory) with an MLM head")
     f.add_argument("text", help='text with one mask token, e.g. "the movie was [MASK] ."')
     f.add_argument("--top-k", type=int, default=5, help="candidates to show (default 5)")
@@ -117,11 +118,12 @@ class ChatSession:
     """A conversation with a GPT model: history, prompt building and streamed replies."""
 
     def __init__(self, run: Any, *, max_new_tokens: int = 64, system: str | None = None, **generation: Any) -> None:
+        from gptbert.tasks.common import is_causal_lm
         from gptbert.tasks.generate import CHAT_SEPARATOR, GenerateOptions
 
         config = run.config
-        if config.family != "gpt" or config.head != "lm":
-            raise ValueError(f"{run.path}: chat needs a GPT model with an 'lm' head; this is a {config.family} model "
+        if not is_causal_lm(config):
+            raise ValueError(f"{run.path}: chat needs a GPT model (or a hybrid) with an 'lm' head; this is a {config.family} model "
                              f"with head {config.head!r}")
         if run.tokenizer is None:
             raise ValueError(f"{run.path}: no tokenizer files")

@@ -49,6 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="extractive qa: read only the K windows of a long context that share the most question words "
                         "(default: every window)")
     p.add_argument("--seed", type=int, default=None, help="generation: seed of the sampler (reproducible samples)")
+    p.add_argument("--rerank", default=None, metavar="SCORER_RUN",
+                   help="generation: generate-then-rerank; RUN proposes --num-candidates outputs, this scorer (a "
+                        "'rerank' run or a 2-label classify run) scores (input, candidate) pairs, and the fused score "
+                        "picks one (each line also has the plain output and every candidate's scores)")
+    p.add_argument("--num-candidates", type=int, default=None, metavar="N",
+                   help="reranking: candidates per input (default: the scorer's, else 8)")
+    p.add_argument("--rerank-method", choices=["sample", "beam"], default=None,
+                   help="reranking: 'sample' (greedy output + N-1 samples, the default) or 'beam' (N beam hypotheses)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.set_defaults(func=cmd_predict)
 
@@ -142,6 +150,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         opts["do_sample"] = True
     if run.model is not None and run.config.head not in ("pretrain", "mlm") and args.top_k is not None:
         opts["do_sample"] = True
+    if args.rerank is not None:
+        if args.num_candidates is not None and args.num_candidates < 1:
+            raise CLIError(f"--num-candidates: expected at least 1, got {args.num_candidates}")
+        opts.update(rerank=_load(args.rerank, args.device), num_candidates=args.num_candidates,
+                    method=args.rerank_method)
+    elif args.num_candidates is not None or args.rerank_method is not None:
+        raise CLIError("--num-candidates and --rerank-method go with --rerank SCORER_RUN")
     try:
         results = predict(run, inputs, **{k: v for k, v in opts.items() if v is not None})
     except (ValueError, TypeError) as e:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from gptbert.cli import CLIError
 
-FAMILY_OBJECTIVES = "MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo"
+FAMILY_OBJECTIVES = ("MLM+NSP for BERT, causal LM for GPT, forward+backward LM for ELMo, causal + masked "
+                     "next-token for the GPT-BERT hybrid")
 
 
 def _train_args_class() -> type:
@@ -88,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="preset (bert-mini, gpt-mini, elmo-small, ...) or a run/HF directory")
     p.add_argument("--data", required=True, nargs="+", help="plain-text corpus files")
+    p.add_argument("--causal-fraction", type=float, default=None,
+                   help="hybrid: the share of causal batches, the rest masked next-token (default 1/16, "
+                        "Charpentier & Samuel 2024)")
     p.add_argument("--doc-mode", choices=["auto", "line", "blank"], default="auto",
                    help="a document is a line, or a block separated by blank lines (auto: guess)")
     _common(p)
@@ -103,6 +107,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--label-column", default="label", help="label column (default: label)")
     f.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (reported) instead of stopping")
     f.add_argument("--max-train", type=int, default=None, help="use at most this many training examples (seeded)")
+    f.add_argument("--generator", default=None, metavar="RUN",
+                   help="--task rerank: the generation run whose candidates the scorer learns to rank (its samples "
+                        "are the negatives, the references the positives)")
+    f.add_argument("--num-candidates", type=int, default=None, metavar="N",
+                   help="--task rerank: candidates per source (default 8)")
     f.add_argument("--recipe", choices=["auto", "none"], default="auto",
                    help="auto (default): plan every setting you do not give for the budget -- pooling as the "
                         "checkpoint was trained, a linear-probe head, separate head lr, frozen word embeddings, "
@@ -219,7 +228,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     def train(callbacks: list):  # type: ignore[no-untyped-def]
         return pretrain(args.model, args.data, out, targs, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                         max_len=args.max_len, mode=None if args.doc_mode == "auto" else args.doc_mode,
-                        callbacks=callbacks)
+                        causal_fraction=args.causal_fraction, callbacks=callbacks)
 
     try:
         with _removed_on_failure(out):
@@ -261,7 +270,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     targs = _train_args(args, out)
     # The column options are the classification task's; other tasks ignore them.
     columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
-               "label_column": args.label_column}
+               "label_column": args.label_column, "generator": args.generator}
+    if args.num_candidates is not None:
+        columns["num_candidates"] = args.num_candidates
+    if args.task != "rerank" and (args.generator or args.num_candidates is not None):
+        raise CLIError("--generator and --num-candidates go with --task rerank")
     tracker = _open_tracking(args, targs, out, {
         "command": "finetune", "model": args.model, "task": args.task, "train": args.train, "dev": args.dev,
         "tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "recipe": args.recipe,
@@ -287,7 +300,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             "recipe": plan.to_dict() if plan is not None else None}
     n = dev.get("n")
     facts = [(f"dev {k}", f"{v:.4g}" + (f" ({int(n):,} rows)" if n else "")) for k, v in dev.items()
-             if k in ("accuracy", "macro_f1", "f1", "exact_match", "rougeL", "loss", "perplexity")]
+             if k in ("accuracy", "macro_f1", "f1", "exact_match", "rougeL", "chrf", "plain_chrf", "weight", "loss",
+                      "perplexity")]
     if plan is not None:
         facts.append(("recipe", f"{plan.kind}: lr {plan.lr:g}" + (f", head {plan.head_lr:g}" if plan.head_lr else "")
                       + f", max_len {plan.max_len}" + (", linear-probe head" if plan.probe else "")

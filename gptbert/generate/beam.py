@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gptbert.models.transformer import KVCache
-from gptbert.generate.decoding import _StopStrings
+from gptbert.generate.decoding import _left_pad, _model_info, _prepare, _StopStrings
 from gptbert.generate.processing import GenerationConfig, apply_repetition_penalty
 
 
@@ -19,9 +19,12 @@ from gptbert.generate.processing import GenerationConfig, apply_repetition_penal
 
 
 def _beam_search(
-    model: nn.Module, idx: Tensor, mask: Tensor | None, cfg: GenerationConfig, *, stopper: _StopStrings | None = None
+    model: nn.Module, idx: Tensor, mask: Tensor | None, cfg: GenerationConfig, *, stopper: _StopStrings | None = None,
+    hypotheses: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Beam search with a length penalty; returns (best sequences (B, T + n), new lengths (B,)).
+    """Beam search with a length penalty; returns (best sequences (B, T + n), new lengths (B,)), or
+    with ``hypotheses`` every finished hypothesis, best first: ((B, num_beams, T + n), (B, num_beams))
+    (a length of 0 marks a slot no hypothesis filled).
 
     Each step takes the best K = max(2, 1 + n_eos) * num_beams continuations over all
     beams of a row; those among the first num_beams that end (eos, a stop string or the
@@ -124,6 +127,27 @@ def _beam_search(
         else:
             logits, _ = model(tokens, cache=cache, last_only=True)
 
+    if hypotheses:
+        lengths = done_len.masked_fill(done_scores == neg, 0)  # (B, nb)
+        return done_seq[:, :, : T + int(lengths.max())], lengths
     best_len = done_len[:, 0]
     n = int(best_len.max())
     return done_seq[:, 0, : T + n], best_len
+
+
+def beam_hypotheses(model: nn.Module, prompts: list[list[int]], cfg: GenerationConfig) -> list[list[list[int]]]:
+    """The ``cfg.num_beams`` finished hypotheses of each prompt (id lists), best first by
+    sum(log p) / length ** length_penalty: the new tokens of each, up to and including its end token."""
+    block_size, _, device = _model_info(model)
+    idx, attention_mask = _left_pad(prompts, cfg.pad_id)
+    ids, mask = _prepare(idx, attention_mask, cfg, block_size, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            seqs, lengths = _beam_search(model, ids, mask, cfg, hypotheses=True)  # (B, nb, L), (B, nb)
+    finally:
+        model.train(was_training)
+    T = ids.size(1)
+    return [[row[T:T + n] for row, n in zip(rows, lens) if n > 0]
+            for rows, lens in zip(seqs.tolist(), lengths.tolist())]

@@ -201,6 +201,10 @@ class GenerateRequest(BaseModel):
         default=False,
         description="answer with server-sent events: 'token' events {text}, then 'done' {text, tokens} or 'error'",
     )
+    num_candidates: int | None = Field(
+        default=None, ge=1, le=32,
+        description="a served rerank run: candidates per prompt to rerank (default: the run's own)",
+    )
 
 
 class GeneratedText(BaseModel):

@@ -5,8 +5,9 @@ command line's ``--task`` choices, compare, the API's capabilities and the recip
 :mod:`gptbert.recipes` all read it. One module per task: ``classify`` (sequence and pair
 classification), ``tokens`` (BIO tagging), ``qa`` (extractive for BERT, generative for GPT;
 windows in ``qa_features``), ``generate`` (conditional LM for GPT: summaries, translation,
-dialogue; BERT's extractive summaries in ``extractive``) and ``pretrain`` (MLM+NSP, causal
-LM, bidirectional LM; language-model metrics in ``lm_eval``). Each module owns its options,
+dialogue; BERT's extractive summaries in ``extractive``), ``rerank`` (a scorer of a generator's
+candidates: generate-then-rerank) and ``pretrain`` (MLM+NSP, causal LM, bidirectional LM, the
+hybrid's mix; language-model metrics in ``lm_eval``). Each module owns its options,
 collators, evaluation and predictions.
 
 A new task: subclass :class:`~gptbert.tasks.base.Task` and add an instance here (or, at run
@@ -23,12 +24,14 @@ from gptbert.tasks.common import nothing_to_predict
 from gptbert.tasks.generate import GenerateTask
 from gptbert.tasks.pretrain import PretrainTask
 from gptbert.tasks.qa import QATask
+from gptbert.tasks.rerank import RerankTask
 from gptbert.tasks.tokens import TokensTask
 
 __all__ = ["TASKS", "Task", "TaskOptions", "TaskSplits", "capabilities", "finetune_tasks", "get_task",
            "options_type", "task_of"]
 
-TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask(), TokensTask(), QATask(), GenerateTask(), PretrainTask())}
+TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask(), TokensTask(), QATask(), GenerateTask(), RerankTask(),
+                                               PretrainTask())}
 """Every task, by name (the order of the command line's choices)."""
 
 

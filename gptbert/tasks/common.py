@@ -111,6 +111,11 @@ def run_labels(run: Any) -> list[str]:
     return run.labels or [str(i) for i in range(run.config.num_labels)]
 
 
+def is_causal_lm(config: Any) -> bool:
+    """Whether a model of ``config`` generates: a GPT, or a GPT-BERT hybrid in its causal mode, with an 'lm' head."""
+    return config.family in ("gpt", "hybrid") and config.head == "lm"
+
+
 def nothing_to_predict(run: Any) -> ValueError:
     """The error of a run no task can predict with."""
     return ValueError(f"{run.path}: nothing to predict with a {run.config.family} model with head "

@@ -1,4 +1,4 @@
-"""Conditional generation with GPT: summarization, translation, dialogue.
+"""Conditional generation with GPT (or a GPT-BERT hybrid in causal mode): summarization, translation, dialogue.
 
 A decoder-only model learns ``source + separator -> target`` as a conditional language
 model, with the loss on the target (and its end-of-text) only
@@ -54,6 +54,7 @@ from gptbert.tasks.base import Fitting, Task, TaskOptions, TaskSplits
 from gptbert.tasks.common import (
     ListDataset,
     generation_options,
+    is_causal_lm,
     model_device,
     plain_ids,
     run_max_len,
@@ -386,8 +387,8 @@ def prompt_ids(tokenizer: Tokenizer, source: str, room: int, *, separator: str =
 
 def _check_lm(model: nn.Module) -> None:
     config = model.config  # type: ignore[union-attr]
-    if config.family != "gpt" or config.head != "lm":
-        raise ValueError(f"conditional generation needs a GPT model with an 'lm' head; this is a {config.family} "
+    if not is_causal_lm(config):
+        raise ValueError(f"conditional generation needs a GPT model (or a hybrid) with an 'lm' head; this is a {config.family} "
                          f"model with head {config.head!r} (BERT summarizes extractively: gptbert.tasks.extractive)")
 
 
@@ -461,14 +462,14 @@ class GenerateTask(Task):
         if family == "elmo":
             raise ValueError("--task generate: ELMo has no generation or summarization path; use a GPT model "
                              "(conditional LM) or a BERT model (extractive summaries)")
-        return "lm" if family == "gpt" else "classify"
+        return "lm" if family in ("gpt", "hybrid") else "classify"
 
     def capabilities(self, config: Any, *, tuned: bool) -> set[str]:
-        return {"generate"} if config.family == "gpt" and config.head == "lm" else set()
+        return {"generate"} if is_causal_lm(config) else set()
 
     def serves(self, run: Any) -> bool:
         """A fine-tuned generation run (a bare GPT checkpoint just continues its prompt)."""
-        return self.options_of(run).method is not None or run.config.family != "gpt"  # type: ignore[attr-defined]
+        return self.options_of(run).method is not None or not is_causal_lm(run.config)  # type: ignore[attr-defined]
 
     def load_data(self, train_path: str | Path, dev_path: str | Path | None, options: TaskOptions, *,
                   seed: int = 0, max_train: int | None = None, skip_bad_rows: bool = False) -> TaskSplits:
@@ -480,7 +481,7 @@ class GenerateTask(Task):
         from gptbert.tasks.classify import make_collator as classify_collator
 
         assert isinstance(options, GenerateOptions)
-        if config.family == "gpt" and config.head == "lm":
+        if is_causal_lm(config):
             return make_collator(tokenizer, max_len, separator=options.separator or separator_for(options.format or ""))
         return classify_collator(tokenizer, config, max_len)
 
@@ -491,7 +492,7 @@ class GenerateTask(Task):
         options = data.options
         assert isinstance(options, GenerateOptions)
         dev = list(data.dev)[:MAX_GENERATION_EVAL]
-        if model.config.family == "gpt":  # type: ignore[union-attr]
+        if is_causal_lm(model.config):  # type: ignore[union-attr]
             sep = separator_for(options.format or "")
             keep_start = options.format == "pairs"
             train = training_examples(data.train, tokenizer, max_len, separator=sep, keep_start=keep_start)
@@ -525,7 +526,7 @@ class GenerateTask(Task):
         """ROUGE-1/2/L, BLEU, chrF. ``opts``: ``format`` (of the examples' file), ``batch_size``,
         ``max_new_tokens`` and GenerationConfig fields (GPT), ``k`` and ``method`` (BERT)."""
         assert isinstance(options, GenerateOptions)
-        if options.method == "extractive" or model.config.family != "gpt":  # type: ignore[union-attr]
+        if options.method == "extractive" or not is_causal_lm(model.config):  # type: ignore[union-attr]
             return evaluate_extractive(model, tokenizer, examples, k=int(opts.get("k") or options.k or 1),
                                        method=opts.get("method", "auto"), max_len=max_len, precision=precision)
         fmt = opts.get("format") or options.format or "pairs"
@@ -555,7 +556,7 @@ class GenerateTask(Task):
         assert isinstance(options, GenerateOptions)
         tok, max_len, precision = run_tokenizer(run), run_max_len(run), opts.get("precision", "fp32")
         sources = [text_of(x, "source", "text", "document", "prompt") for x in inputs]
-        if options.method == "extractive" or run.config.family != "gpt":
+        if options.method == "extractive" or not is_causal_lm(run.config):
             res = summarize(run.model, tok, sources, k=int(opts.get("k") or options.k or 1),
                                        max_len=max_len, precision=precision)
             return [{"source": s, "summary": r["summary"], "sentences": r["sentences"]} for s, r in zip(sources, res)]

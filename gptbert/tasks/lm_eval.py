@@ -1,5 +1,5 @@
 """Language-model metrics of a model on a text file: perplexity and bits per character (GPT),
-masked-LM accuracy (BERT), per-direction perplexity (ELMo). What ``gptbert evaluate`` reports
+masked-LM accuracy (BERT), per-direction perplexity (ELMo), both of these for a GPT-BERT hybrid. What ``gptbert evaluate`` reports
 for a pre-training run or any ``.txt`` file."""
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def evaluate_lm(model: nn.Module, tokenizer: Tokenizer, path: str | Path, *, max
                     "bits_per_character": bits_per_character(total, n_chars),
                     "n_tokens": count, "n_chars": n_chars, "objective": "causal-lm"}
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if config.family == "hybrid":
+            return _hybrid_scores(model, tokenizer, lines, max_len=max_len, batch_size=batch_size,
+                                  precision=precision, seed=seed)
         if config.family == "bert":
             return _mlm_scores(model, tokenizer, lines, max_len=max_len, batch_size=batch_size, precision=precision,
                                seed=seed)
@@ -93,9 +96,10 @@ def _mlm_scores(model: nn.Module, tokenizer: Tokenizer, lines: list[str], *, max
     from gptbert.data.objectives import pad_sequences
 
     config = model.config  # type: ignore[union-attr]
-    if config.head not in ("pretrain", "mlm"):
-        raise ValueError(f"MLM accuracy needs a BERT with an MLM head ('pretrain' or 'mlm'), "
-                         f"this one has {config.head!r}")
+    hybrid = config.family == "hybrid"
+    if config.head not in (("lm",) if hybrid else ("pretrain", "mlm")):
+        raise ValueError(f"MLM accuracy needs a BERT with an MLM head ('pretrain' or 'mlm') or a hybrid with "
+                         f"its 'lm' head, this one has {config.head!r}")
     if tokenizer.mask_id is None:
         raise ValueError("the tokenizer has no [MASK] token")
     rng = np.random.default_rng(seed)
@@ -123,7 +127,10 @@ def _mlm_scores(model: nn.Module, tokenizer: Tokenizer, lines: list[str], *, max
         if config.type_vocab_size:
             kwargs["token_type_ids"] = torch.zeros_like(mask)
         with autocast(precision, device):
-            logits, _ = model(idx.to(device), **kwargs)
+            if hybrid:  # masked next-token: position i's token read from position i - 1
+                logits = model.fill_mask_logits(idx.to(device), attention_mask=mask)  # type: ignore[operator]
+            else:
+                logits, _ = model(idx.to(device), **kwargs)
         mlm = (logits[0] if isinstance(logits, tuple) else logits).float()  # (B, T, V)
         chosen = tgt_t != -100
         hits += int((mlm.argmax(-1)[chosen] == tgt_t[chosen]).sum())
@@ -133,6 +140,39 @@ def _mlm_scores(model: nn.Module, tokenizer: Tokenizer, lines: list[str], *, max
         raise ValueError("no token could be masked (empty lines?)")
     return {"mlm_accuracy": hits / n, "mlm_loss": nll / n, "mlm_perplexity": math.exp(min(nll / n, 50.0)),
             "n_masked": n, "n": len(lines), "objective": "mlm"}
+
+
+def _hybrid_scores(model: nn.Module, tokenizer: Tokenizer, lines: list[str], *, max_len: int, batch_size: int,
+                   precision: str, seed: int) -> dict[str, Any]:
+    """Both heads of a hybrid: causal perplexity of each line (``[CLS] line [SEP]``, every token after
+    the start predicted from its past) and masked next-token accuracy (as :func:`_mlm_scores`)."""
+    from gptbert.data.objectives import HybridLMCollator
+    from gptbert.metrics import bits_per_character, bits_per_token, perplexity
+
+    if model.config.head != "lm":  # type: ignore[union-attr]
+        raise ValueError(f"hybrid language-model metrics need the 'lm' head, this model has "
+                         f"{model.config.head!r}")  # type: ignore[union-attr]
+    collate = HybridLMCollator(tokenizer, max_len, causal_fraction=1.0)
+    device = model_device(model)
+    total, count = 0.0, 0
+    for b in range(0, len(lines), batch_size):
+        batch = collate.causal(lines[b:b + batch_size])
+        tgt = batch["targets"].to(device)  # type: ignore[union-attr]  # (B, T)
+        with autocast(precision, device):
+            logits, _ = model(batch["idx"].to(device), mode="causal",  # type: ignore[union-attr]
+                              attention_mask=batch["attention_mask"].to(device))  # type: ignore[union-attr]
+        total += float(torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
+                                                         tgt.reshape(-1), ignore_index=-100, reduction="sum"))
+        count += int((tgt != -100).sum())
+    n_chars = sum(len(ln) for ln in lines)
+    out: dict[str, Any] = {"loss": total / count, "perplexity": perplexity(total / count),
+                           "bits_per_token": bits_per_token(total, count),
+                           "bits_per_character": bits_per_character(total, n_chars),
+                           "n_tokens": count, "n_chars": n_chars}
+    out.update(_mlm_scores(model, tokenizer, lines, max_len=max_len, batch_size=batch_size, precision=precision,
+                           seed=seed))
+    out["objective"] = "causal+masked-next-token"
+    return out
 
 
 def _elmo_scores(model: nn.Module, tokenizer: Tokenizer, lines: list[str], *, max_len: int, batch_size: int,

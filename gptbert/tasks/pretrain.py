@@ -46,7 +46,7 @@ from gptbert.tasks.common import (
 from gptbert.tokenizer import Tokenizer
 from gptbert.io.files import check_text_file
 
-OBJECTIVES = {"bert": "mlm+nsp", "gpt": "causal-lm", "elmo": "bidirectional-lm"}
+OBJECTIVES = {"bert": "mlm+nsp", "gpt": "causal-lm", "elmo": "bidirectional-lm", "hybrid": "causal+masked-next-token"}
 """Each family's pre-training objective."""
 
 
@@ -55,9 +55,11 @@ class PretrainOptions(TaskOptions):
     """What a pre-training run learned from."""
 
     objective: str | None = None
-    """'mlm+nsp' (BERT), 'causal-lm' (GPT) or 'bidirectional-lm' (ELMo)."""
+    """'mlm+nsp' (BERT), 'causal-lm' (GPT), 'bidirectional-lm' (ELMo) or 'causal+masked-next-token' (hybrid)."""
     corpus: list[str] = field(default_factory=list)
     """The text files."""
+    causal_fraction: float | None = None
+    """Hybrid: the fraction of causal batches (the rest are masked next-token batches)."""
 
 
 @dataclass
@@ -68,6 +70,8 @@ class PretrainData:
     eval_fn: Callable[[nn.Module], dict[str, float]]
     objective: str
     n_train_tokens: int
+    causal_fraction: float | None = None
+    """The hybrid's share of causal batches."""
 
 
 def corpus_mode(paths: Sequence[str | Path]) -> str:
@@ -224,10 +228,69 @@ def elmo_data(tokenizer: Tokenizer, files: Sequence[str], config: ModelConfig, *
     return PretrainData(ListDataset(train), ListDataset(dev), collate, evaluate, "bidirectional-lm", n_tokens)
 
 
+def hybrid_data(tokenizer: Tokenizer, files: Sequence[str], *, max_len: int, seed: int = 0,
+                dev_fraction: float = 0.05, mode: str | None = None, precision: str = "fp32",
+                causal_fraction: float | None = None, max_dev: int = 512) -> PretrainData:
+    """GPT-BERT's mixed objective (:class:`HybridLMCollator`) on the documents of ``files``, each cut
+    into pieces of ``max_len - 2`` tokens (the collator adds the start and end tokens).
+
+    Dev: the same pieces as fixed causal and masked batches; ``loss`` is the mixed loss
+    ``p * causal + (1 - p) * masked``, with ``perplexity`` (causal) and ``mlm_accuracy`` (the
+    masked next-token predictions) beside it.
+    """
+    from gptbert.data.objectives import PAPER_CAUSAL_FRACTION, HybridLMCollator
+
+    p = PAPER_CAUSAL_FRACTION if causal_fraction is None else float(causal_fraction)
+    texts = read_corpus(files, mode or corpus_mode(files))  # type: ignore[arg-type]
+    docs = tokenizer.encode_batch(texts, add_special_tokens=False, truncation=None, padding=None).ids if texts else []
+    step = max(1, max_len - 2)
+    pieces = [d[s:s + step] for d in docs for s in range(0, len(d), step) if d[s:s + step]]
+    train, dev = _split(pieces, dev_fraction, seed) if len(pieces) > 1 else ([], [])
+    if not train or not dev:
+        raise ValueError(f"{', '.join(map(str, files))}: too little text for a train / dev split")
+    dev = dev[:max_dev]
+    collate = HybridLMCollator(tokenizer, max_len, causal_fraction=p, seed=seed)
+    causal_batches = _fixed_batches(HybridLMCollator(tokenizer, max_len, causal_fraction=1.0), dev, 64)
+    masked_batches = _fixed_batches(HybridLMCollator(tokenizer, max_len, causal_fraction=0.0, seed=seed + 1),
+                                    dev, 64)
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        causal, _, _ = _hybrid_dev(model, causal_batches, precision)
+        masked, hits, n = _hybrid_dev(model, masked_batches, precision)
+        return {"loss": p * causal + (1 - p) * masked, "causal_loss": causal,
+                "perplexity": float(np.exp(min(causal, 50.0))), "masked_loss": masked,
+                "mlm_accuracy": hits / max(n, 1)}
+
+    n_tokens = sum(len(x) + 2 for x in train)
+    return PretrainData(ListDataset(train), ListDataset(dev), collate, evaluate, OBJECTIVES["hybrid"], n_tokens, p)
+
+
+@torch.no_grad()
+def _hybrid_dev(model: nn.Module, batches: list[dict[str, Any]], precision: str) -> tuple[float, int, int]:
+    """(mean loss per predicted token, correct predictions, predictions) over hybrid batches of one mode."""
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    nll, hits, n = 0.0, 0, 0
+    try:
+        for batch in batches:
+            idx, tgt = batch["idx"].to(device), batch["targets"].to(device)  # (B, T), (B, T)
+            with autocast(precision, device):
+                logits, _ = model(idx, mode=batch["mode"], attention_mask=batch["attention_mask"].to(device))
+            chosen = tgt != -100
+            picked = logits.float()[chosen]  # (N, V)
+            nll += float(torch.nn.functional.cross_entropy(picked, tgt[chosen], reduction="sum"))
+            hits += int((picked.argmax(-1) == tgt[chosen]).sum())
+            n += int(chosen.sum())
+    finally:
+        model.train(was_training)
+    return nll / max(n, 1), hits, n
+
+
 def pretrain_data(config: ModelConfig, tokenizer: Tokenizer, files: Sequence[str], *, max_len: int,
                   seed: int = 0, precision: str = "fp32", mode: str | None = None,
-                  cache_root: str | Path | None = None) -> PretrainData:
-    """The objective of ``config.family`` on ``files``."""
+                  cache_root: str | Path | None = None, causal_fraction: float | None = None) -> PretrainData:
+    """The objective of ``config.family`` on ``files`` (``causal_fraction``: the hybrid's mix)."""
     missing = [str(f) for f in files if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"pre-training corpus not found: {', '.join(missing)}")
@@ -236,6 +299,13 @@ def pretrain_data(config: ModelConfig, tokenizer: Tokenizer, files: Sequence[str
     if config.family == "gpt":
         return gpt_data(tokenizer, files, max_len=max_len, seed=seed, precision=precision, mode=mode,
                         cache_root=cache_root)
+    if config.family == "hybrid":
+        return hybrid_data(tokenizer, files, max_len=max_len, seed=seed, precision=precision, mode=mode,
+                           causal_fraction=causal_fraction)
+    if causal_fraction is not None:
+        raise ValueError(f"causal_fraction is the hybrid's mix; a {config.family} model has one objective")
+    if config.family != "elmo":
+        raise ValueError(f"pre-training: no objective for family {config.family!r}")
     return elmo_data(tokenizer, files, config, max_len=max_len, seed=seed, precision=precision, mode=mode)
 
 
@@ -254,8 +324,15 @@ def fill_mask(model: nn.Module, tokenizer: Tokenizer, text: str, *, max_len: int
     if mask_token is None or mask_token not in text:
         raise ValueError(f"fill_mask: the text must contain the mask token {mask_token or '[MASK]'!r}")
     collate = make_collator(tok, model.config, max_len)  # type: ignore[arg-type]
-    batch, logits = next(batched_outputs(model, collate, [(text, None, None)], precision=precision))
-    mlm_logits = logits[0] if isinstance(logits, tuple) else logits  # (1, T, V)
+    if model.config.family == "hybrid":  # type: ignore[union-attr]
+        batch = collate([(text, None, None)])
+        device = model_device(model)
+        with torch.inference_mode(), autocast(precision, device):
+            mlm_logits = model.fill_mask_logits(batch["idx"].to(device),  # type: ignore[operator]
+                                                attention_mask=batch["attention_mask"].to(device)).float().cpu()
+    else:
+        batch, logits = next(batched_outputs(model, collate, [(text, None, None)], precision=precision))
+        mlm_logits = logits[0] if isinstance(logits, tuple) else logits  # (1, T, V)
     pos = int((batch["idx"][0] == tok.mask_id).nonzero()[0])
     probs = torch.softmax(mlm_logits[0, pos], dim=-1)  # (V,)
     special = torch.tensor(sorted(tok.special_ids), dtype=torch.long)
@@ -274,7 +351,7 @@ def fill_mask(model: nn.Module, tokenizer: Tokenizer, text: str, *, max_len: int
 
 def pretrain_head(family: str) -> str:
     """The head a ``family`` model pre-trains with."""
-    return {"bert": "pretrain", "gpt": "lm", "elmo": "lm"}[family]
+    return {"bert": "pretrain", "gpt": "lm", "elmo": "lm", "hybrid": "lm"}[family]
 
 
 class PretrainTask(Task):
@@ -292,8 +369,10 @@ class PretrainTask(Task):
 
     def capabilities(self, config: ModelConfig, *, tuned: bool) -> set[str]:
         caps = {"fill_mask"} if config.head in ("pretrain", "mlm") else set()
-        if config.family == "gpt" and config.head == "lm":
+        if config.family in ("gpt", "hybrid") and config.head == "lm":
             caps.add("generate")
+        if config.family == "hybrid" and config.head == "lm":  # masked mode fills the mask
+            caps.add("fill_mask")
         return caps
 
     def evaluate_file(self, run: Any, path: Path, **opts: Any) -> dict[str, Any]:
@@ -308,18 +387,30 @@ class PretrainTask(Task):
         return evaluate_lm(run.model, run_tokenizer(run), path, max_len=run_max_len(run), **picked)
 
     def predict(self, run: Any, inputs: list[Any], **opts: Any) -> list[dict[str, Any]]:
-        """BERT fills the mask token (top ``top_k``), GPT continues the prompt."""
-        head, tok = run.config.head, run_tokenizer(run)
+        """BERT fills the mask token (top ``top_k``), GPT continues the prompt; a hybrid does
+        both: inputs with the mask token are filled (masked mode), the others continued (causal)."""
+        head, tok, family = run.config.head, run_tokenizer(run), run.config.family
+        texts = [text_of(x, "text", "prompt") for x in inputs]
+        mask = tok.id_to_token(tok.mask_id) if tok.mask_id is not None else None
         if head in ("pretrain", "mlm"):
-            top_k = int(opts.get("top_k") or 5)
-            return [{"text": t, "fills": fill_mask(run.model, tok, t, max_len=run_max_len(run), top_k=top_k,
-                                                  precision=opts.get("precision", "fp32"))}
-                    for t in (text_of(x, "text") for x in inputs)]
-        if run.config.family == "gpt" and head == "lm":
+            to_fill = list(range(len(texts)))
+        elif family == "hybrid" and head == "lm" and mask is not None:
+            to_fill = [i for i, t in enumerate(texts) if mask in t]
+        else:
+            to_fill = []
+        if len(to_fill) < len(texts) and not (family in ("gpt", "hybrid") and head == "lm"):
+            raise nothing_to_predict(run)
+        out: list[dict[str, Any]] = [{} for _ in texts]
+        top_k = int(opts.get("top_k") or 5)
+        for i in to_fill:
+            out[i] = {"text": texts[i], "fills": fill_mask(run.model, tok, texts[i], max_len=run_max_len(run),
+                                                          top_k=top_k, precision=opts.get("precision", "fp32"))}
+        rest = [i for i in range(len(texts)) if i not in set(to_fill)]
+        if rest:
             from gptbert.generate import generate_text
 
-            prompts = [text_of(x, "prompt", "text") for x in inputs]
-            outs = generate_text(run.model, tok, prompts, max_new_tokens=int(opts.get("max_new_tokens") or 50),
-                                 **generation_options(opts))
-            return [{"prompt": p, "output": o} for p, o in zip(prompts, outs)]
-        raise nothing_to_predict(run)
+            outs = generate_text(run.model, tok, [texts[i] for i in rest],
+                                 max_new_tokens=int(opts.get("max_new_tokens") or 50), **generation_options(opts))
+            for i, o in zip(rest, outs):
+                out[i] = {"prompt": texts[i], "output": o}
+        return out

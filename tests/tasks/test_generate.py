@@ -167,7 +167,7 @@ def test_centroid_summary_with_minilm(minilm_dir):
 
 def test_generation_needs_a_gpt_lm(runs_root, shared_data):
     bert = load_run(_runs.tokens_run(runs_root, shared_data, "bert")["path"])
-    with pytest.raises(ValueError, match="needs a GPT model with an 'lm' head"):
+    with pytest.raises(ValueError, match=r"needs a GPT model \(or a hybrid\) with an 'lm' head"):
         gen.predict(bert.model, bert.tokenizer, ["x"])
 
 

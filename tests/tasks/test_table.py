@@ -14,13 +14,14 @@ from gptbert.tasks import TASKS, capabilities, finetune_tasks, get_task, task_of
 
 def test_headline_metrics_and_their_direction() -> None:
     assert {name: t.headline for name, t in TASKS.items()} == {
-        "classify": "accuracy", "tokens": "entity_f1", "qa": "f1", "generate": "rougeL", "pretrain": "perplexity"
+        "classify": "accuracy", "tokens": "entity_f1", "qa": "f1", "generate": "rougeL", "rerank": "chrf",
+        "pretrain": "perplexity"
     }
     assert {t.headline for t in TASKS.values()} <= set(M.METRICS)
     assert all(t.higher_is_better for n, t in TASKS.items() if n != "pretrain")
     assert not TASKS["pretrain"].higher_is_better
-    assert finetune_tasks() == ["classify", "tokens", "qa", "generate"]
-    with pytest.raises(ValueError, match="unknown task 'pretrain'; expected one of classify, tokens, qa, generate"):
+    assert finetune_tasks() == ["classify", "tokens", "qa", "generate", "rerank"]
+    with pytest.raises(ValueError, match="unknown task 'pretrain'; expected one of classify, tokens, qa, generate, rerank"):
         get_task("pretrain")
 
 
@@ -30,6 +31,10 @@ def test_heads_per_family() -> None:
     with pytest.raises(ValueError, match="ELMo has no generation"):
         TASKS["generate"].head("elmo")
     assert [TASKS["pretrain"].head(f) for f in ("bert", "gpt", "elmo")] == ["pretrain", "lm", "lm"]
+    # The hybrid: causal LM for generation and pre-training, bidirectional task heads.
+    assert [TASKS[t].head("hybrid") for t in ("classify", "tokens", "qa", "generate", "pretrain")] == \
+        ["classify", "tokens", "qa", "lm", "lm"]
+    assert {TASKS["rerank"].head(f) for f in ("bert", "gpt", "hybrid")} == {"classify"}
 
 
 def _config(preset: str, head: str | None, num_labels: int = 2) -> ModelConfig:
@@ -45,6 +50,11 @@ def test_capabilities_follow_head_and_task() -> None:
     assert capabilities(_config("bert-tiny", "pretrain"), "pretrain") == {"embed", "fill_mask"}
     assert capabilities(_config("bert-tiny", "classify"), "classify") == {"embed", "classify"}
     assert capabilities(_config("bert-tiny", "tokens", 5), "tokens") == {"embed", "tag"}
+    assert capabilities(_config("hybrid-micro", "lm"), "pretrain") == {"embed", "generate", "fill_mask"}
+    assert capabilities(_config("hybrid-micro", "lm"), "generate") == {"embed", "generate", "fill_mask"}
+    assert capabilities(_config("hybrid-micro", "classify"), "classify") == {"embed", "classify"}
+    # A rerank run's scorer generates (with its generator) and still classifies pairs.
+    assert capabilities(_config("bert-tiny", "classify"), "rerank") == {"embed", "classify", "generate"}
 
 
 def _run(task: str, preset: str, head: str | None, **options: object) -> SimpleNamespace:

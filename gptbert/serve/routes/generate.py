@@ -109,12 +109,16 @@ def router(svc: Service) -> APIRouter:
             raise field_error("prompts", f"stream=true takes exactly one prompt, got {len(body.prompts)}")
         if body.stream and body.num_beams > 1:
             raise field_error("num_beams", "beam search cannot stream; use stream=false")
+        if body.stream and body.num_candidates is not None:
+            raise field_error("num_candidates", "reranking picks among whole candidates; use stream=false")
         await svc.check_inputs(request, "generate", {"prompts": body.prompts})
         options = {
             "max_new_tokens": max_new, "do_sample": body.do_sample, "temperature": body.temperature,
             "top_k": body.top_k, "top_p": body.top_p, "repetition_penalty": body.repetition_penalty,
             "num_beams": body.num_beams, "stop_strings": body.stop, "seed": body.seed,
         }
+        if body.num_candidates is not None:
+            options["num_candidates"] = body.num_candidates
         if body.stream:
             return await stream(svc, request, body.prompts[0], options)
         key: Hashable = ("generate", freeze_options(options))
