@@ -37,6 +37,9 @@ class LM:
             raise ValueError(f"{run.path}: no tokenizer files; every API call needs one")
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision: expected 'fp32' or 'bf16', got {precision!r}")
+        if precision != "fp32" and getattr(run.model, "engine", "torch") != "torch":
+            raise ValueError(f"{run.path}: an exported ONNX run runs as exported (fp32 graph or int8); "
+                             f"precision {precision!r} applies to PyTorch runs only")
         self.run = run
         self.model: nn.Module = run.model.eval()
         self.tokenizer = run.tokenizer
@@ -60,7 +63,14 @@ class LM:
     def capabilities(self) -> set[str]:
         """What the tasks say a model with this head, trained for this run's task, can do
         (e.g. ``answer`` for a 'qa' head or a GPT tuned for QA, not for any GPT language model)."""
-        return capabilities(self.config, self.run.task.task)
+        caps = capabilities(self.config, self.run.task.task)
+        engine_caps = getattr(self.model, "capabilities", None)  # an ONNX graph gives logits only
+        return caps & set(engine_caps) if engine_caps is not None else caps
+
+    @property
+    def engine(self) -> str:
+        """What runs the model: 'torch', or 'onnxruntime' for an exported run directory."""
+        return str(getattr(self.model, "engine", "torch"))
 
     def _require(self, capability: str) -> None:
         if capability not in self.capabilities:
@@ -96,6 +106,7 @@ class LM:
         from gptbert.models.heads import mean_pool
         from gptbert.tasks.classify import make_collator
 
+        self._require("embed")
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling: expected 'mean' or 'cls', got {pooling!r}")
         _check_texts(texts)
