@@ -32,7 +32,8 @@ class CapabilityError(ValueError):
 class LM:
     """A loaded model with its tokenizer, task and labels."""
 
-    def __init__(self, run: Run, *, precision: str = "fp32") -> None:
+    def __init__(self, run: Run, *, precision: str = "fp32", logits_model: nn.Module | None = None,
+                 choice: dict[str, Any] | None = None) -> None:
         if run.tokenizer is None:
             raise ValueError(f"{run.path}: no tokenizer files; every API call needs one")
         if precision not in ("fp32", "bf16"):
@@ -42,13 +43,29 @@ class LM:
                              f"precision {precision!r} applies to PyTorch runs only")
         self.run = run
         self.model: nn.Module = run.model.eval()
+        self.logits_model: nn.Module = (logits_model or self.model).eval()
+        """What computes the logits (classify, tag, fill-mask): the model, or ONNX Runtime's copy of it."""
         self.tokenizer = run.tokenizer
         self.precision = precision
+        self.choice: dict[str, Any] = choice or {"engine": self.engine, "precision": precision, "reason": "given"}
+        """What runs the model and why (``--precision auto``: the measurements it picked from)."""
         self.max_len = min(run.task.max_len or 128, self.config.block_size)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "LM":
-        return cls(load_run(path, device=device), precision=precision)
+        """``precision`` fp32, bf16, or auto: the precision a matmul probe measures faster, and ONNX
+        Runtime for the logits where it measured clearly faster at batch 1 (:mod:`gptbert.compress.engine`)."""
+        run = load_run(path, device=device)
+        if precision != "auto" or getattr(run.model, "engine", "torch") != "torch":
+            return cls(run, precision="fp32" if precision == "auto" else precision)
+        from gptbert.compress.engine import pick_engine
+        from gptbert.precision import resolve
+
+        probed = resolve("auto", device)
+        lm = cls(run, precision=probed.precision)
+        onnx_model, choice = pick_engine(run, probed.precision, lm.capabilities)
+        return cls(run, precision=probed.precision, logits_model=onnx_model,
+                   choice={**choice.to_dict(), "precision_probe": probed.to_dict()})
 
     # -- what this model can do -------------------------------------------------------
     @property
@@ -70,7 +87,7 @@ class LM:
     @property
     def engine(self) -> str:
         """What runs the model: 'torch', or 'onnxruntime' for an exported run directory."""
-        return str(getattr(self.model, "engine", "torch"))
+        return str(getattr(self.logits_model if hasattr(self, "logits_model") else self.model, "engine", "torch"))
 
     def _require(self, capability: str) -> None:
         if capability not in self.capabilities:
@@ -93,7 +110,7 @@ class LM:
 
         _check_texts(texts)
         examples = [(t, pairs[i] if pairs is not None else None, None) for i, t in enumerate(texts)]
-        probs = predict_proba(self.model, self.tokenizer, examples, max_len=self.max_len,
+        probs = predict_proba(self.logits_model, self.tokenizer, examples, max_len=self.max_len,
                               batch_size=batch_size, precision=self.precision)
         labels = self.labels
         return [{"label": labels[int(p.argmax())], "score": float(p.max()),
@@ -130,7 +147,7 @@ class LM:
         self._require("fill_mask")
         from gptbert.tasks.pretrain import fill_mask
 
-        return fill_mask(self.model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
+        return fill_mask(self.logits_model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
 
     def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int = 50, **options: Any) -> list[str]:
         """Continuations of each prompt (greedy unless do_sample / beams are set)."""
@@ -163,7 +180,7 @@ class LM:
         self._require("tag")
         from gptbert.tasks.tokens import tag
 
-        return tag(self.model, self.tokenizer, list(texts), self.labels)
+        return tag(self.logits_model, self.tokenizer, list(texts), self.labels)
 
 
 def _check_texts(texts: Sequence[str], *, allow_empty: bool = False) -> None:

@@ -97,6 +97,8 @@ def test_serve_runs_the_onnx_run(onnx_runs: dict[str, Path]) -> None:
         r = client.post("/v1/classify", json={"texts": TEXTS})
         assert r.status_code == 200, r.text
         assert [x["label"] for x in r.json()["results"]] == [x["label"] for x in lm.classify(TEXTS)]
+        info = client.get("/v1/info").json()
+        assert info["engine"]["engine"] == "onnxruntime" and info["capabilities"] == ["classify"]
 
 
 def test_cuda_and_damaged_graph_refused(onnx_runs: dict[str, Path], tmp_path: Path) -> None:
@@ -111,3 +113,28 @@ def test_cuda_and_damaged_graph_refused(onnx_runs: dict[str, Path], tmp_path: Pa
     (broken / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ValueError, match="ONNX Runtime cannot load it"):
         load_run(broken)
+
+
+def test_precision_auto_picks_the_engine_by_measurement(clf_run: Path) -> None:
+    """auto measures both engines at batch 1 and records the choice; either way the labels agree."""
+    from gptbert.api import LM
+
+    auto, plain = LM.load(clf_run, precision="auto"), LM.load(clf_run)
+    choice = auto.choice
+    assert choice["engine"] in ("torch", "onnxruntime") and choice["engine"] == auto.engine
+    assert choice["torch_ms"] > 0 and choice["onnx_ms"] > 0 and "batch-1 median" in choice["reason"]
+    assert (choice["engine"] == "onnxruntime") == (choice["onnx_ms"] * 1.1 <= choice["torch_ms"])
+    assert choice["precision_probe"]["precision"] == auto.precision
+    assert auto.capabilities == plain.capabilities  # embed stays on PyTorch
+    a, b = auto.classify(TEXTS), plain.classify(TEXTS)
+    assert [x["label"] for x in a] == [x["label"] for x in b]
+    assert np.allclose([x["score"] for x in a], [x["score"] for x in b], atol=1e-4)
+    assert auto.embed(TEXTS[:1]).shape[0] == 1
+
+
+def test_serve_settings_accept_auto() -> None:
+    from gptbert.serve.settings import ServeSettings
+
+    ServeSettings(precision="auto").validate()
+    with pytest.raises(ValueError, match="auto"):
+        ServeSettings(precision="int4").validate()  # type: ignore[arg-type]
