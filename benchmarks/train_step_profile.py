@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=18, help="rows of the profiler table")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     p.add_argument("--no-profile", action="store_true", help="skip the profiler table")
+    p.add_argument("--no-optimizer", action="store_true", help="skip the optimizer.step() timings")
+    p.add_argument("--eager", default="single,fused", help="AdamW kernels of the eager whole-step runs")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="2 layers x 64, B2 T32, vocab 500, 2 steps")
     args = p.parse_args(argv)
@@ -158,17 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_profile:
         profile_step(model, batch, args.top)
 
-    print(f"\noptimizer.step() alone, best of {args.opt_repeats} (load {load()}):")
-    opt_s = {impl: optimizer_only(model, batch, impl, args.opt_repeats) for impl in ("single", "foreach", "fused")}
-    for impl, s in opt_s.items():
-        print(f"  AdamW {impl:<8} {s * 1e3:8.1f} ms  ({opt_s['single'] / s:.2f}x single-tensor)")
+    if not args.no_optimizer:
+        print(f"\noptimizer.step() alone, best of {args.opt_repeats} (load {load()}):")
+        opt_s = {impl: optimizer_only(model, batch, impl, args.opt_repeats) for impl in ("single", "foreach", "fused")}
+        for impl, s in opt_s.items():
+            print(f"  AdamW {impl:<8} {s * 1e3:8.1f} ms  ({opt_s['single'] / s:.2f}x single-tensor)", flush=True)
 
     results: dict[str, Any] = {}
-    for impl in ("single", "fused"):
+    for impl in [x.strip() for x in args.eager.split(",") if x.strip()]:
         m, b = make(args)
         opt = optimizer(m, impl)
         dts = timed_steps(m, opt, b, args.steps + 1)[1:]
         results[f"eager, AdamW {impl}"] = (None, dts)
+        print(f"  eager {impl}: {', '.join(f'{d:.1f}' for d in dts)} s (load {load()})", flush=True)
     if not args.no_compile:
         m, b = make(args)
         opt = optimizer(m, "fused")
@@ -178,13 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         first = time.perf_counter() - t
         dts = timed_steps(compiled, opt, b, args.steps)
         results["compiled, AdamW fused"] = (first, dts)
+        print(f"  compiled: first call {first:.1f} s, then {', '.join(f'{d:.1f}' for d in dts)} s (load {load()})",
+              flush=True)
     tokens = args.batch * args.seq
     print(f"\nwhole steps, {args.steps} timed (load {load()}):")
-    base = min(results["eager, AdamW single"][1])
+    base = min(next(iter(results.values()))[1])
     for name, (first, dts) in results.items():
         extra = f", first (compiling) call {first:.1f} s" if first is not None else ""
         print(f"  {name:<24} best {min(dts) * 1e3:7.0f} ms, mean {statistics.fmean(dts) * 1e3:7.0f} ms, "
-              f"{tokens / min(dts):6.0f} tok/s, {base / min(dts):.2f}x eager single{extra}")
+              f"{tokens / min(dts):6.0f} tok/s, {base / min(dts):.2f}x {next(iter(results))}{extra}")
     return 0
 
 
