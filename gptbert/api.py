@@ -32,23 +32,45 @@ class CapabilityError(ValueError):
 class LM:
     """A loaded model with its tokenizer, task and labels."""
 
-    def __init__(self, run: Run, *, precision: str = "fp32") -> None:
+    def __init__(self, run: Run, *, precision: str = "fp32", logits_model: nn.Module | None = None,
+                 choice: dict[str, Any] | None = None) -> None:
         if run.baseline is not None:  # tfidf-lr: no network, no tokenizer; it classifies raw text
             self.run, self.model, self.tokenizer, self.precision, self.max_len = run, None, None, "fp32", 0
+            self.logits_model = None  # type: ignore[assignment]
+            self.choice = {"engine": "tfidf-lr", "precision": "fp32", "reason": "a TF-IDF + logistic regression run"}
             return
         if run.tokenizer is None:
             raise ValueError(f"{run.path}: no tokenizer files; every API call needs one")
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision: expected 'fp32' or 'bf16', got {precision!r}")
+        if precision != "fp32" and getattr(run.model, "engine", "torch") != "torch":
+            raise ValueError(f"{run.path}: an exported ONNX run runs as exported (fp32 graph or int8); "
+                             f"precision {precision!r} applies to PyTorch runs only")
         self.run = run
         self.model: nn.Module = run.model.eval()
+        self.logits_model: nn.Module = (logits_model or self.model).eval()
+        """What computes the logits (classify, tag, fill-mask): the model, or ONNX Runtime's copy of it."""
         self.tokenizer = run.tokenizer
         self.precision = precision
+        self.choice: dict[str, Any] = choice or {"engine": self.engine, "precision": precision, "reason": "given"}
+        """What runs the model and why (``--precision auto``: the measurements it picked from)."""
         self.max_len = min(run.task.max_len or 128, self.config.block_size)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "LM":
-        return cls(load_run(path, device=device), precision=precision)
+        """``precision`` fp32, bf16, or auto: the precision a matmul probe measures faster, and ONNX
+        Runtime for the logits where it measured clearly faster at batch 1 (:mod:`gptbert.compress.engine`)."""
+        run = load_run(path, device=device)
+        if precision != "auto" or run.baseline is not None or getattr(run.model, "engine", "torch") != "torch":
+            return cls(run, precision="fp32" if precision == "auto" else precision)
+        from gptbert.compress.engine import pick_engine
+        from gptbert.precision import resolve
+
+        probed = resolve("auto", device)
+        lm = cls(run, precision=probed.precision)
+        onnx_model, choice = pick_engine(run, probed.precision, lm.capabilities)
+        return cls(run, precision=probed.precision, logits_model=onnx_model,
+                   choice={**choice.to_dict(), "precision_probe": probed.to_dict()})
 
     # -- what this model can do -------------------------------------------------------
     @property
@@ -65,7 +87,16 @@ class LM:
         (e.g. ``answer`` for a 'qa' head or a GPT tuned for QA, not for any GPT language model)."""
         if self.run.baseline is not None:
             return {"classify"}
-        return capabilities(self.config, self.run.task.task)
+        caps = capabilities(self.config, self.run.task.task)
+        engine_caps = getattr(self.model, "capabilities", None)  # an ONNX graph gives logits only
+        return caps & set(engine_caps) if engine_caps is not None else caps
+
+    @property
+    def engine(self) -> str:
+        """What runs the model: 'torch', or 'onnxruntime' for an exported run directory ('tfidf-lr': no network)."""
+        if self.run.baseline is not None:
+            return "tfidf-lr"
+        return str(getattr(self.logits_model if hasattr(self, "logits_model") else self.model, "engine", "torch"))
 
     def _require(self, capability: str) -> None:
         if capability not in self.capabilities:
@@ -95,7 +126,7 @@ class LM:
 
             probs = baseline_proba(self.run.baseline, examples)
         else:
-            probs = predict_proba(self.model, self.tokenizer, examples, max_len=self.max_len,
+            probs = predict_proba(self.logits_model, self.tokenizer, examples, max_len=self.max_len,
                                   batch_size=batch_size, precision=self.precision)
         labels = self.labels
         return [{"label": labels[int(p.argmax())], "score": float(p.max()),
@@ -108,6 +139,7 @@ class LM:
         from gptbert.models.heads import mean_pool
         from gptbert.tasks.classify import make_collator
 
+        self._require("embed")
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling: expected 'mean' or 'cls', got {pooling!r}")
         _check_texts(texts)
@@ -131,7 +163,7 @@ class LM:
         self._require("fill_mask")
         from gptbert.tasks.pretrain import fill_mask
 
-        return fill_mask(self.model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
+        return fill_mask(self.logits_model, self.tokenizer, text, max_len=self.max_len, top_k=top_k, precision=self.precision)
 
     def generate(self, prompts: Sequence[str] | str, *, max_new_tokens: int | None = None,
                  rerank: "LM | str | Path | None" = None,
@@ -210,7 +242,7 @@ class LM:
         self._require("tag")
         from gptbert.tasks.tokens import tag
 
-        return tag(self.model, self.tokenizer, list(texts), self.labels)
+        return tag(self.logits_model, self.tokenizer, list(texts), self.labels)
 
 
 def _check_texts(texts: Sequence[str], *, allow_empty: bool = False) -> None:

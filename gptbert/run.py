@@ -22,8 +22,8 @@ import torch.nn as nn
 from gptbert.config import ModelConfig
 from gptbert.io.checkpoint import load_any, save_model
 from gptbert.io.files import to_json
-from gptbert.io.layout import (COMPRESSION_FILE, LABELS_FILE, METRICS_FILE, TASK_FILE, TRAIN_ARGS_FILE, has_tokenizer,
-                               is_hf_directory)
+from gptbert.io.layout import (COMPRESSION_FILE, LABELS_FILE, METRICS_FILE, ONNX_META_FILE, TASK_FILE, TRAIN_ARGS_FILE,
+                               has_tokenizer, is_hf_directory)
 from gptbert.tasks import TaskOptions, options_type
 from gptbert.tokenizer import Tokenizer
 
@@ -146,7 +146,7 @@ def _read_json(path: Path) -> Any:
 def load_run(
     path: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> Run:
-    """Load a run directory, one of our model directories, or a Hugging Face directory."""
+    """Load a run directory (an ONNX one included), one of our model directories, or a Hugging Face directory."""
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such run directory" if not p.exists() else f"{p}: not a run directory")
@@ -156,7 +156,11 @@ def load_run(
         from gptbert.training.distributed import resolve_device
 
         device = resolve_device(device)
-    if (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
+    if (p / ONNX_META_FILE).exists():  # an exported graph, run by ONNX Runtime
+        from gptbert.io.onnx_engine import load_onnx_model
+
+        model = load_onnx_model(p, device=device)
+    elif (p / COMPRESSION_FILE).exists():  # bf16 / int8 / pruned models keep their shrunk structure
         from gptbert.compress.io import load_compressed
 
         model = load_compressed(p, device=device).eval()

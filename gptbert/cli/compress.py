@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sparsity", type=float, default=0.5, help="prune-magnitude: share of weights set to zero")
     p.add_argument("--scope", choices=["global", "layer"], default="global", help="prune-magnitude: one threshold or one per layer")
     p.add_argument("--heads", type=int, default=1, help="prune-heads: attention heads to remove (by importance)")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="export: file format")
+    p.add_argument("--format", choices=["onnx", "onnx-int8", "torchscript"], default="onnx",
+                   help="export: onnx / onnx-int8 (ONNX Runtime's dynamic int8): a run directory every command "
+                        "loads, run by ONNX Runtime; torchscript: model.pt only")
     p.add_argument("--dev", help="labelled dev file: report quality of the original and the compressed model")
     p.add_argument("--max-examples", type=int, default=None,
                    help="--dev: score only the first N rows (default: every row; the count is always reported)")
@@ -132,7 +134,7 @@ def _compress(args: argparse.Namespace, run: Any, out: Path) -> dict[str, Any]:
             return {"method": "distill", **head, "original": before, **report}
         if args.method == "export":
             return {"method": "export", "format": args.format, "original": before,
-                    **export_run(run, out, args.format)}
+                    **export_run(run, out, args.format, texts, scored)}
         opts: dict[str, Any] = {}
         if args.method == "prune-magnitude":
             opts = {"sparsity": args.sparsity, "scope": args.scope}
@@ -189,9 +191,13 @@ def format_compress_summary(report: dict[str, Any], run_dir: str) -> str:
     method, took = report["method"], format_duration(report.get("wall_s", 0.0))
     if method == "export":
         headline = f"exported {run_dir} to {report['format']} in {took} (outputs checked against PyTorch)"
-        facts = [("size on disk", before_after(report["original"]["size_mb"], report["size_mb"], "MB")),
-                 ("file", report["exported"])]
-        return format_run_summary(headline, facts)
+        if "compressed" not in report:  # TorchScript: a file for other programs
+            facts = [("size on disk", before_after(report["original"]["size_mb"], report["size_mb"], "MB")),
+                     ("file", report["exported"])]
+            return format_run_summary(headline, facts)
+        facts = [("engine", "ONNX Runtime (predict, evaluate, serve and info load the directory)"),
+                 *_side_by_side(report["original"], report["compressed"])]
+        return format_run_summary(headline, facts, run_dir=report["out"])
     if method == "distill":
         headline = f"distilled {run_dir} into {report['student']} in {took}"
         rows = report.get("dev_rows")

@@ -99,6 +99,20 @@ def describe(config: ModelConfig, *, context: int | None = None) -> dict[str, An
     }
 
 
+def _engine(path: Path) -> dict[str, Any] | None:
+    """What runs an exported (ONNX) run directory, from its onnx.json; None for a PyTorch one."""
+    from gptbert.io.onnx_engine import is_onnx_directory, read_onnx_meta
+
+    if not is_onnx_directory(path):
+        return None
+    try:
+        meta = read_onnx_meta(path)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    keys = ("file", "weights", "opset", "inputs", "outputs", "exported_from", "onnxruntime")
+    return {"name": "onnxruntime", **{k: meta.get(k) for k in keys}}
+
+
 def _gflop(x: int) -> str:
     return f"{x / 1e9:.3g} GFLOP"
 
@@ -121,6 +135,10 @@ def _text(info: dict[str, Any], source: str, disk: int | None) -> str:
     ]
     if disk is not None:
         lines.append(f"  checkpoint files  {disk / MB:,.1f} MB")
+    engine = info.get("engine")
+    if engine:
+        lines.append(f"  engine            ONNX Runtime: {engine['file']}, {engine['weights']} weights, opset "
+                     f"{engine['opset']}, inputs {', '.join(engine['inputs'])} (exported from {engine['exported_from']})")
     lines += [
         f"  FLOPs per token   forward {_gflop(f['forward'])}, training ~{_gflop(f['training'])} (context {f['n_ctx']})",
         f"  convention        {f['convention']}",
@@ -172,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
     disk = None
     if path is not None:
         disk = sum(p.stat().st_size for p in path.iterdir()
-                   if p.is_file() and p.name.endswith((".safetensors", ".bin")))
+                   if p.is_file() and p.name.endswith((".safetensors", ".bin", ".onnx")))
         info["checkpoint_bytes"] = disk
+        info["engine"] = _engine(path)
     info["source"] = source
     print(json.dumps(info, indent=2) if args.json else _text(info, source, disk))
     return 0

@@ -99,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "event": "serving", "model": run_dir.name, "url": f"http://{args.host}:{args.port}/",
         "capabilities": sorted(lm.capabilities), "max_batch": settings.max_batch,
         "auth": key is not None, "log_text": settings.log_text, "threads": torch.get_num_threads(),
+        "engine": lm.choice,
     }})
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, access_log=False, server_header=False,

@@ -84,19 +84,63 @@ def save_compressed_run(model: Any, info: Mapping[str, Any], run_dir: str | Path
     return measure(load_run(out), out / WEIGHTS_FILE, texts, scored)
 
 
-def export_run(run: Any, out: str | Path, fmt: str) -> dict[str, Any]:
-    """``model.onnx`` (``fmt`` 'onnx') or ``model.pt`` ('torchscript') in ``out``, checked against PyTorch."""
-    from gptbert.compress.export import export_onnx, export_torchscript
+def export_run(run: Any, out: str | Path, fmt: str, texts: list[str] | None = None,
+               scored: list[Any] | None = None) -> dict[str, Any]:
+    """Export ``run`` into ``out``, checked against PyTorch.
+
+    ``fmt`` 'torchscript': ``model.pt`` alone. 'onnx' / 'onnx-int8': a run directory that every
+    command loads (``model.onnx`` fp32, or ONNX Runtime's dynamic int8 quantisation of it, with
+    ``onnx.json``, the config, tokenizer, task and labels; :mod:`gptbert.io.onnx_engine`),
+    reloaded and measured on ``texts`` / ``scored`` like any compressed run (``compressed``).
+    """
+    from gptbert.compress.export import export_onnx, export_torchscript, quantize_onnx_dynamic
+    from gptbert.io.files import to_json, write_files
+    from gptbert.io.layout import CONFIG_FILE, ONNX_FILE, ONNX_META_FILE
+    from gptbert.io.onnx_engine import onnx_meta
     from gptbert.measure import saved_size_mb
+    from gptbert.run import load_run
     from gptbert.tasks.classify import make_collator
 
     out = Path(out)
     example = make_collator(run.tokenizer, run.config, run.task.max_len)([(PROBE_TEXTS[0], None, None)])
-    out.mkdir(parents=True, exist_ok=True)
     inputs = {k: v for k, v in example.items() if k not in ("targets",)}
-    path = out / ("model.onnx" if fmt == "onnx" else "model.pt")
-    (export_onnx if fmt == "onnx" else export_torchscript)(run.model, path, inputs)
-    return {"exported": str(path), "checked_against_pytorch": True, "size_mb": saved_size_mb(path)}
+    if fmt == "torchscript":
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "model.pt"
+        export_torchscript(run.model, path, inputs)
+        return {"exported": str(path), "checked_against_pytorch": True, "size_mb": saved_size_mb(path)}
+    if fmt not in ("onnx", "onnx-int8"):
+        raise ValueError(f"export format: expected onnx, onnx-int8 or torchscript, got {fmt!r}")
+    with tempfile.TemporaryDirectory(prefix="gptbert-export-") as tmp:
+        graph = Path(tmp) / ONNX_FILE
+        export = export_onnx(run.model, graph, inputs)
+        if fmt == "onnx-int8":
+            graph = quantize_onnx_dynamic(graph, Path(tmp) / "int8.onnx")
+        meta = onnx_meta(export, weights="int8-dynamic" if fmt == "onnx-int8" else "fp32", source=str(run.path),
+                         config=run.config)
+        with tempfile.TemporaryDirectory(prefix="gptbert-tokenizer-") as tok:
+            run.tokenizer.save(tok)
+            writers = {name.name: _copier(name) for name in sorted(Path(tok).iterdir()) if name.is_file()}
+            writers[ONNX_FILE] = _copier(graph)
+            writers[TASK_FILE] = _text_writer(to_json(run.task.to_dict()))
+            if run.labels is not None:
+                writers[LABELS_FILE] = _text_writer(to_json({"labels": list(run.labels)}))
+            writers[CONFIG_FILE] = run.config.save
+            writers[ONNX_META_FILE] = _text_writer(to_json(meta))  # last: marks the directory as an ONNX run
+            write_files(out, writers)
+    after = measure(load_run(out), out / ONNX_FILE, texts or list(PROBE_TEXTS), scored or [])
+    return {"out": str(out), "exported": str(out / ONNX_FILE), "checked_against_pytorch": True,
+            "max_abs_diff": export["max_abs_diff"], "size_mb": after["size_mb"], "compressed": after}
+
+
+def _copier(source: Path) -> Any:
+    import shutil
+
+    return lambda path: shutil.copyfile(source, path)
+
+
+def _text_writer(text: str) -> Any:
+    return lambda path: path.write_text(text, encoding="utf-8")
 
 
 def distill_run(run_dir: str | Path, student: str, train_path: str, out: str | Path, train: Mapping[str, Any], *,

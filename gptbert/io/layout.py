@@ -16,6 +16,7 @@ every command loads) holds:
 ``checkpoint.safetensors``        the resumable training state (optimizer, RNG, step)
 ``best/``                         the best weights seen on dev (early stopping)
 ``compression.json``              how a compressed model was made (bf16 / int8 / pruned)
+``model.onnx`` + ``onnx.json``    an exported run: the graph ONNX Runtime runs instead of the weights
 ================================  ============================================================
 
 :func:`is_our_directory` and :func:`is_hf_directory` tell the two kinds of model directory apart
@@ -43,6 +44,9 @@ BEST_DIR = "best"
 BEST_META_FILE = "meta.json"
 """Inside ``best/``: the step and metric of the kept weights."""
 COMPRESSION_FILE = "compression.json"
+ONNX_FILE = "model.onnx"
+ONNX_META_FILE = "onnx.json"
+"""An exported run (:mod:`gptbert.io.onnx_engine`): the graph and how it was exported."""
 TOKENIZER_META_FILE = "gptbert_tokenizer.json"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
 """Any of these marks a directory as carrying a tokenizer."""

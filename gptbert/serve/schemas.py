@@ -79,6 +79,14 @@ class Limits(BaseModel):
     timeout_s: float
 
 
+class EngineInfo(BaseModel):
+    engine: str = Field(description="torch, or onnxruntime for classify / tag / fill-mask")
+    precision: str = Field(description="PyTorch's precision (the ONNX graph is fp32)")
+    reason: str = Field(description="given, or what --precision auto measured")
+    torch_ms: float | None = Field(default=None, description="--precision auto: PyTorch's batch-1 median")
+    onnx_ms: float | None = Field(default=None, description="--precision auto: ONNX Runtime's batch-1 median")
+
+
 class InfoResponse(BaseModel):
     model: str = Field(description="name of the run directory")
     family: str
@@ -88,6 +96,7 @@ class InfoResponse(BaseModel):
     labels: list[str] | None = None
     mask_token: str | None = None
     precision: str
+    engine: EngineInfo | None = Field(default=None, description="what runs the model and why")
     limits: Limits
     auth: bool = Field(description="whether /v1 routes need an API key")
 

@@ -72,8 +72,14 @@ class TrainArgs:
     """bf16: autocast matmuls to bfloat16 (weights and optimizer stay fp32). auto: bf16 only where a
     sub-second probe measures bf16 matmuls clearly faster than fp32 (CPUs with AMX, GPUs), else fp32;
     the run records what was picked."""
-    compile: bool = False
-    """Wrap the model in torch.compile."""
+    compile: Literal["auto", "on", "off"] = "auto"
+    """torch.compile the model: on, off, or auto (decided after 2 timed eager steps: on only where
+    compiling measured faster per step and the rest of the run pays back the compile time twice;
+    see gptbert/training/speed.py). True / False are accepted as on / off."""
+    optimizer_impl: Literal["auto", "fused", "foreach", "single"] = "auto"
+    """AdamW's kernels: fused (one kernel over all parameters, CPU and CUDA), foreach (batched
+    tensor ops), single (a loop over the tensors, torch's CPU default); auto = fused (the same
+    update, measured 4.5x faster than either on 23M parameters on a 2-core AVX2 CPU)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: auto = cuda when available, else cpu."""
     seed: int = 0
@@ -107,6 +113,9 @@ class TrainArgs:
     """Multi-process: let DistributedDataParallel tolerate parameters that get no gradient."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.compile, bool):  # the older switch
+            self.compile = "on" if self.compile else "off"
+
         def bad(name: str, expected: str) -> ValueError:
             return ValueError(f"TrainArgs.{name}: expected {expected}, got {getattr(self, name)!r}")
 
@@ -138,6 +147,8 @@ class TrainArgs:
             "schedule": ("constant", "linear", "cosine", "exponential"),
             "precision": ("auto", "fp32", "bf16"),
             "metric_mode": ("auto", "max", "min"),
+            "compile": ("auto", "on", "off"),
+            "optimizer_impl": ("auto", "fused", "foreach", "single"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

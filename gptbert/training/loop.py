@@ -64,6 +64,7 @@ from gptbert.training.evaluation import evaluate_loss, extract_loss, improved, m
 from gptbert.training.reporting import ProgressDisplay, RunLog
 from gptbert.training.sampling import BatchSource, epoch_batches, group_by_length, iterate_batches, to_device
 from gptbert.training.schedule import build_optimizer, lr_for_step, schedule_total
+from gptbert.training.speed import EAGER_STEPS, CompileDecision, compile_decision
 from gptbert.training.state import (
     apply_checkpoint,
     check_resumable,
@@ -279,8 +280,12 @@ class _Trainer:
             prepare_out_dir(self.out_dir)
             self.run_log = RunLog.open(self.out_dir, history=p.history, step=p.step, resumed=resumed,
                                        tensorboard=a.tensorboard)
+        # --compile auto decides after EAGER_STEPS timed eager steps (_decide_compile)
+        self.compiling = None if a.compile == "auto" else compile_decision(a.compile, self.device, planned_s=None)
+        self.first_step = p.step
         self.model, self.ddp = wrap_model(self.raw_model, self.device, distributed=self.distributed,
-                                          find_unused_parameters=a.find_unused_parameters, compile=a.compile)
+                                          find_unused_parameters=a.find_unused_parameters,
+                                          compile=self.compiling is not None and self.compiling.compile)
         self.state = TrainState(a, self.model, self.raw_model, self.optimizer, self.device, self.rank, self.world)
         self.trainable = [q for g in self.optimizer.param_groups for q in g["params"]]
         self.raw_model.train()  # evaluations switch to eval() and back
@@ -378,6 +383,8 @@ class _Trainer:
         p.window_time += dt
         self._sync_state()
         call_hooks(self.callbacks, "on_step_end", self.state, step_loss)
+        if self.compiling is None and p.step - self.first_step >= EAGER_STEPS:
+            self._decide_compile(dt)
         assert self.display is not None
         self.display.step(step=p.step, total=total, loss=step_loss, lr=lr, tokens_per_s=self._tokens_per_s(),
                           elapsed=self._elapsed())
@@ -392,6 +399,19 @@ class _Trainer:
         if a.save_every > 0 and p.step % a.save_every == 0:
             p.window_loss = float(self.window_loss.item())
             self._save()
+
+    def _decide_compile(self, step_s: float) -> None:
+        """``--compile auto``: compile now when the rest of the run (at ``step_s`` a step) pays it back."""
+        p = self.progress
+        total = schedule_total(self.args, p.step, self._elapsed(), self.steps_per_epoch)
+        left = [(total - p.step) * step_s] if total is not None and math.isfinite(total) else []
+        if self.budget is not None:
+            left.append(self.budget - self._elapsed())
+        self.compiling: CompileDecision | None = compile_decision("auto", self.device,
+                                                                  planned_s=min(left) if left else None)
+        log.info("--compile auto at step %d: %s", p.step, self.compiling.reason)
+        if self.compiling.compile:
+            self.model = self.state.model = torch.compile(self.ddp or self.raw_model)  # type: ignore[assignment]
 
     def _log_train(self, lr: float) -> None:
         p = self.progress

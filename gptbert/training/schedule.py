@@ -164,7 +164,7 @@ def param_groups(
 
 
 def build_optimizer(model: nn.Module, args: TrainArgs) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups`; fused kernels when the parameters live on CUDA."""
+    """AdamW over :func:`param_groups` with ``args.optimizer_impl``'s kernels (auto: fused)."""
     scale = None
     if args.head_lr is not None or args.layer_decay is not None:
         n_layer = int(getattr(getattr(model, "config", None), "n_layer", 0) or 0)
@@ -175,7 +175,6 @@ def build_optimizer(model: nn.Module, args: TrainArgs) -> torch.optim.AdamW:
 
     groups = param_groups(model, args.weight_decay, no_decay_norm_bias_embed=args.no_decay_norm_bias_embed,
                           lr_scale=scale)
-    on_cuda = all(p.is_cuda for g in groups for p in g["params"])
-    return torch.optim.AdamW(
-        groups, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps, fused=True if on_cuda else None
-    )
+    impl = "fused" if args.optimizer_impl == "auto" else args.optimizer_impl
+    kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "single": {"foreach": False}}[impl]
+    return torch.optim.AdamW(groups, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps, **kernels)

@@ -48,9 +48,13 @@ def router(svc: Service) -> APIRouter:
             model=svc.model_name, family=lm_.family, head=lm_.config.head,
             capabilities=sorted(c for c in caps if c in svc.capabilities), max_len=lm_.max_len,
             labels=list(lm_.labels) if "classify" in caps else None, mask_token=svc.mask_token,
-            precision=getattr(lm_, "precision", settings.precision),
+            precision=getattr(lm_, "precision", settings.precision), engine=_engine(getattr(lm_, "choice", None)),
             limits=S.Limits(**{k: v for k, v in asdict(settings).items() if k in S.Limits.model_fields}),
             auth=settings.api_key is not None,
         )
 
     return r
+
+
+def _engine(choice: dict | None) -> S.EngineInfo | None:
+    return None if choice is None else S.EngineInfo(**{k: v for k, v in choice.items() if k in S.EngineInfo.model_fields})
