@@ -105,8 +105,10 @@ def interleaved_latency(request: dict[str, Any]) -> dict[str, Any]:
             for _ in range(2):  # warm-up
                 fn()
             jobs.append((name, prec, fn))
-    per_round = max(1, int(request.get("calls", 30)) // ROUNDS)
-    for _ in range(ROUNDS):
+    calls = max(1, int(request.get("calls", 30)))
+    rounds = min(ROUNDS, calls)
+    per_round = calls // rounds  # rounds x per_round <= calls, as many as the first pass took
+    for _ in range(rounds):
         rng.shuffle(jobs)
         for name, prec, fn in jobs:
             rec = out["candidates"][name]["precisions"][prec]
@@ -116,7 +118,7 @@ def interleaved_latency(request: dict[str, Any]) -> dict[str, Any]:
                 rec["wall_ms"].append((time.perf_counter() - w0) * 1000.0)
                 rec["cpu_ms"].append((time.process_time() - c0) * 1000.0)
     out["load_average"] = [load_before, _load()]
-    out["rounds"] = ROUNDS
+    out["rounds"] = rounds
     return out
 
 

@@ -191,7 +191,7 @@ def retime(s: CompareSettings, candidates: list[CandidateResult], requests: dict
                "threads": torch.get_num_threads(), "seed": s.seed}
     flagged: dict[str, str] = {}
     for attempt in (1, 2):
-        say(f"latency: all {len(measured)} candidates again, in {ROUNDS} interleaved rounds"
+        say(f"latency: all {len(measured)} candidates again, in up to {ROUNDS} interleaved rounds"
             + (" (second try)" if attempt == 2 else ""))
         try:
             m = (_call_in_fresh_process(request, fn=interleaved_latency) if s.isolate_inference

@@ -178,9 +178,10 @@ def test_second_run_on_sst2_accumulates_in_the_store(first, second):
 
 
 def test_demo_check_fails_on_a_failed_candidate(tmp_path):
+    (tmp_path / "missing").mkdir()  # there, but no checkpoint: the candidate fails when it runs
     rc, out, err = run_cli(["demo", "--candidates", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
                             "--no-db", "--no-progress"])
-    assert rc == 1
+    assert rc == 1, err[-2000:]
     assert "demo check FAILED" in err and "missing failed" in err and "no candidate has a dev accuracy" in err
     assert (tmp_path / "o" / "report.md").is_file() and not (tmp_path / "runs.db").exists()
 
