@@ -222,6 +222,9 @@ def _train_transformer(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     res.finetune = _train_stats(ft, finetune=True)
     res.curves += _curves(ft.history, "finetune", ft.metric_name if ft.metric_name != "loss" else None)
     extra["cpu_s"] = {k: round(v, 1) for k, v in cpu.items()}
+    limited = budget_limited(res.curves, ft.stop_reason, ft.epochs)
+    if limited is not None:
+        extra["budget_limited"] = limited
 
     log.start("evaluate")
     run = load_run(run_dir)
@@ -261,6 +264,24 @@ def _train_transformer(ctx: _Context, spec: CandidateSpec, family: str, res: Can
     _release_memory()
 
     return Path(run_dir)
+
+
+def budget_limited(curves: Sequence[dict[str, Any]], stop_reason: str | None,
+                   epochs: float | None = None) -> dict[str, Any] | None:
+    """When fine-tuning stopped on the time budget while the dev metric was still rising: the slope of
+    its last two evaluations (per 100 steps), else None (issue #21, item 6)."""
+    if stop_reason != "time_budget":
+        return None
+    evals = [(c["step"], c["metric"]) for c in curves if c.get("phase") == "finetune" and c.get("metric") is not None]
+    if len(evals) < 2:
+        return {"slope_per_100_steps": None, "epochs": epochs,
+                "why": "stopped on the time budget after fewer than two dev evaluations"}
+    (s0, m0), (s1, m1) = evals[-2], evals[-1]
+    if s1 <= s0 or m1 <= m0:
+        return None
+    return {"slope_per_100_steps": round((m1 - m0) / (s1 - s0) * 100, 4), "epochs": epochs,
+            "why": f"stopped on the time budget while the dev metric still rose ({m0:.3f} -> {m1:.3f} over steps "
+                   f"{s0}-{s1})"}
 
 
 def _explicit(s: CompareSettings) -> set[str]:

@@ -164,6 +164,24 @@ def baseline_reason(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint,
             f"{_ci(top_b.c, inner=True)}): {gap(q.value, bq.value, q.metric)}")
 
 
+def budget_note(ranked: Sequence[tuple[OperatingPoint, int]]) -> str | None:
+    """Candidates whose fine-tuning stopped on the time budget while still improving: the answer is
+    budget-limited, and a longer budget may change it."""
+    parts = []
+    for p, _ in ranked:
+        info = p.c.extra.get("budget_limited")
+        if not info:
+            continue
+        slope = info.get("slope_per_100_steps")
+        epochs = info.get("epochs")
+        how = f"+{slope * 100:.1f} points per 100 steps at the end" if slope else "too few evaluations to tell"
+        parts.append(f"{p.c.name} ({how}" + (f", {epochs:.1f} epochs" if epochs else "") + ")")
+    if not parts:
+        return None
+    return ("note: budget-limited answer: " + "; ".join(parts) + " stopped on the time budget while still "
+            "improving; with a longer --budget the ranking may change")
+
+
 def choice_reasons(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, int]], cons: Constraints,
                    hardware: Mapping[str, Any] | None) -> list[str]:
     """Why ``best``, each reason citing measured numbers."""
@@ -189,6 +207,9 @@ def choice_reasons(best: OperatingPoint, ranked: Sequence[tuple[OperatingPoint, 
     if margins:
         reasons.append(margins)
     notes = [against] if against and against.startswith("note:") else []
+    limited = budget_note(ranked)
+    if limited:
+        notes.append(limited)
     return reasons + _precision_notes(best, cons, hardware) + notes
 
 
