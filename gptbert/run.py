@@ -19,17 +19,24 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from gptbert.baselines.tfidf import KIND as BASELINE_KIND
+from gptbert.baselines.tfidf import SETTINGS_FILE as BASELINE_SETTINGS_FILE
 from gptbert.config import ModelConfig
 from gptbert.io.checkpoint import load_any, save_model
 from gptbert.io.files import to_json
-from gptbert.io.layout import (COMPRESSION_FILE, LABELS_FILE, METRICS_FILE, ONNX_META_FILE, TASK_FILE, TRAIN_ARGS_FILE,
-                               has_tokenizer, is_hf_directory)
+from gptbert.io.layout import (
+    COMPRESSION_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    ONNX_META_FILE,
+    TASK_FILE,
+    TRAIN_ARGS_FILE,
+    has_tokenizer,
+    is_hf_directory,
+)
 from gptbert.tasks import TaskOptions, options_type
 from gptbert.tokenizer import Tokenizer
 
-BASELINE_KIND = "tfidf-lr"
-BASELINE_SETTINGS_FILE = "tfidf_lr.json"
-"""The settings file that marks a ``tfidf-lr`` run (:data:`gptbert.baselines.tfidf.SETTINGS_FILE`)."""
 _HEAD_TASKS = {"classify": "classify", "tokens": "tokens", "qa": "qa", "lm": "generate", "pretrain": "pretrain",
                "mlm": "pretrain"}
 """The task of a model directory without ``task.json``, by its head."""

@@ -13,7 +13,11 @@ from typing import Any
 
 from gptbert.cli import CLIError
 from gptbert.config import PRESETS, ModelConfig
-from gptbert.flops import FLOPS_CONVENTION, count_parameters_analytic, forward_flops_per_token
+from gptbert.flops import (
+    FLOPS_CONVENTION,
+    count_parameters_analytic,
+    forward_flops_per_token,
+)
 
 MB = 1_000_000
 BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "int8": 1}
@@ -60,8 +64,8 @@ def _count(config: ModelConfig) -> tuple[int, int, str]:
     if analytic is not None:
         return analytic.total, analytic.non_embedding, "analytic"
     try:
-        from gptbert.models import build_model, count_parameters
         import gptbert.models.elmo  # noqa: F401  (the ELMo family lives there)
+        from gptbert.models import build_model, count_parameters
     except ImportError as e:
         raise CLIError(
             f"counting {config.family!r} models needs gptbert.models.{config.family}, which cannot be imported ({e})"
@@ -183,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise CLIError("give a preset name or a checkpoint directory (or --all)")
-    if Path(args.model).is_dir() and (Path(args.model) / "tfidf_lr.json").is_file():
+    from gptbert.baselines.tfidf import SETTINGS_FILE as TFIDF_SETTINGS
+
+    if Path(args.model).is_dir() and (Path(args.model) / TFIDF_SETTINGS).is_file():
         return _tfidf_info(Path(args.model), as_json=args.json)
     config, source, path = _resolve(args.model)
     info = describe(config, context=args.context)

@@ -30,7 +30,13 @@ def _bins(probs: np.ndarray, y: np.ndarray) -> list[dict[str, float]]:
 
 def calibrate(probs: Any, y: Any, run_dir: str | Path | None = None) -> dict[str, Any]:
     """``{"calibration": {...}, "reliability": {"raw": bins, "calibrated": bins}}`` of dev probabilities (N, L)."""
-    from gptbert.metrics.calibration import brier_score, expected_calibration_error, fit_temperature, nll, softmax
+    from gptbert.metrics.calibration import (
+        brier_score,
+        expected_calibration_error,
+        fit_temperature,
+        nll,
+        softmax,
+    )
 
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
     t = np.asarray(y, dtype=np.int64)

@@ -13,24 +13,18 @@ its latency.
 
 from __future__ import annotations
 
-import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
+
+from gptbert.compare.progress import load_average
 
 __all__ = ["FLOPS_TOLERANCE", "flops_outliers", "interleaved_latency"]
 
 FLOPS_TOLERANCE = 10.0
 """A latency more than this many times what the FLOPs ratio allows is re-measured, then marked."""
 ROUNDS = 6
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
 
 
 def _callables(request: dict[str, Any]) -> tuple[dict[str, Callable[[], Any]], float | None]:
@@ -91,7 +85,7 @@ def interleaved_latency(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("threads"):
         torch.set_num_threads(int(request["threads"]))
     rng = random.Random(int(request.get("seed", 0)))
-    load_before = _load()
+    load_before = load_average()
     jobs: list[tuple[str, str, Callable[[], Any]]] = []
     out: dict[str, Any] = {"candidates": {}, "errors": {}}
     for name, req in request["candidates"].items():
@@ -117,7 +111,7 @@ def interleaved_latency(request: dict[str, Any]) -> dict[str, Any]:
                 fn()
                 rec["wall_ms"].append((time.perf_counter() - w0) * 1000.0)
                 rec["cpu_ms"].append((time.process_time() - c0) * 1000.0)
-    out["load_average"] = [load_before, _load()]
+    out["load_average"] = [load_before, load_average()]
     out["rounds"] = rounds
     return out
 
@@ -141,10 +135,3 @@ def flops_outliers(p50_ms: dict[str, float], flops: dict[str, float | None],
                               f"although {b} does {fb / fa:.1f}x its forward FLOPs")
                 break
     return flagged
-
-
-def summarize(samples: Sequence[float]) -> dict[str, float]:
-    import numpy as np
-
-    arr = np.asarray(samples, dtype=float)
-    return {"median_ms": float(np.median(arr)), "p95_ms": float(np.percentile(arr, 95))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -54,3 +55,9 @@ class _Interrupted(KeyboardInterrupt):
     """Ctrl-C seen by the training loop, which stopped early and returned."""
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS does not give one)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None

@@ -13,7 +13,7 @@ from typing import Any
 
 from gptbert.compare.candidates import BudgetPlan, CandidateSpec, CompareError
 from gptbert.compare.data import _load_data, _train_tokenizers
-from gptbert.compare.progress import _Log
+from gptbert.compare.progress import _Log, load_average
 from gptbert.compare.settings import CompareOutcome, CompareSettings
 from gptbert.compare.train import _Context, run_candidate
 from gptbert.results import CandidateResult, Comparison, LatencyStats
@@ -42,7 +42,7 @@ def choose_threads(requested: int | None, *, cores: int | None = None, load: flo
         except (AttributeError, OSError):
             cores = os.cpu_count() or 1
     if load is None:
-        load = _load_average()
+        load = load_average()
     if default > 1 and load is not None and load > cores:
         return 1, (f"1: the machine is busy (load average {load:.1f} on {cores} cores) and threads of one "
                    "operation would wait on each other; pass --threads to override")
@@ -54,13 +54,6 @@ def default_out_dir(prefix: str = "compare") -> Path:
     from gptbert.io.files import unique_dir
 
     return unique_dir("runs", f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-
-
-def _load_average() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
 
 
 def run_comparison(settings: CompareSettings, *, log: Callable[[str], None] | None = None) -> CompareOutcome:
@@ -115,7 +108,7 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
     if probe is not None:
         hardware["precision_auto"] = probe
         say(f"precision auto: measuring {', '.join(s.precisions)} ({probe['reason']})")
-    hardware["load_average_1m_start"] = _load_average()
+    hardware["load_average_1m_start"] = load_average()
     hardware["threads"] = why
     say(f"data: {data.n_train} train / {data.n_dev} dev examples"
         + (f" / {len(data.test_examples)} test" if data.test_examples is not None else "")
@@ -162,7 +155,7 @@ def _run_comparison(s: CompareSettings, plan: BudgetPlan, say: _Log) -> CompareO
                 comparison.candidates.append(CandidateResult(
                     name=spec.name, family=_family_or_other(spec), source=spec.source, task=s.task,
                     status="skipped", error="not run: the comparison was interrupted"))
-    hardware["load_average_1m_end"] = _load_average()
+    hardware["load_average_1m_end"] = load_average()
     reports = write_reports(comparison, out)
     db_path = None
     if store is not None:
